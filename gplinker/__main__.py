@@ -1,0 +1,3 @@
+from gplinker.cli import main
+
+main()

@@ -1,0 +1,140 @@
+"""Command line: gplinker train / predict / evaluate. Each parses, calls the library once,
+prints a summary. Library errors (GPLinkerError) become one `error:` line and exit code 2."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gplinker.errors import GPLinkerError
+
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="Chinese event extraction with GPLinker: train a model on DuEE-format JSONL, "
+    "extract events from new text, and score predictions against gold.",
+)
+_state = {"debug": False}
+
+
+@app.callback()
+def _main(
+    debug: Annotated[bool, typer.Option(help="show full tracebacks")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="only warnings and errors")] = False,
+) -> None:
+    _state["debug"] = debug
+    logging.basicConfig(
+        level=logging.WARNING if quiet else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+        force=True,
+    )
+    for noisy in ("httpx", "urllib3", "filelock", "huggingface_hub"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    try:
+        yield
+    except GPLinkerError as e:
+        if _state["debug"]:
+            raise
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        raise typer.Exit(130) from None
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def train(
+    ctx: typer.Context,
+    config: Annotated[
+        Path,
+        typer.Option(
+            "--config",
+            "-c",
+            exists=True,
+            dir_okay=False,
+            help="YAML recipe, e.g. configs/sample.yaml",
+        ),
+    ],
+    resume: Annotated[Path | None, typer.Option(help="run folder to continue (not yet)")] = None,
+) -> None:
+    """Train a model and keep the best one by dev event F1.
+
+    Extra words override the recipe, e.g. `train.epochs=3 output_dir=runs/x`.
+    The run folder gets config.yaml, train.log, metrics.jsonl (one line per epoch),
+    best/ and last/ (model folders for `gplinker predict`).
+    """
+    with user_errors():
+        from gplinker import config as cfg
+        from gplinker import training
+
+        conf = cfg.load_config(config, ctx.args)
+        conf.output_dir.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(conf.output_dir / "train.log", encoding="utf-8")
+        handler.setFormatter(logging.getLogger().handlers[0].formatter)
+        logging.getLogger().addHandler(handler)
+        result = training.train(conf, resume=resume)
+        from gplinker.metrics import format_metrics
+
+        typer.echo(f"model: {result.best_dir}")
+        if result.best:
+            typer.echo(f"best dev metrics (epoch {result.best_epoch}):")
+            typer.echo(format_metrics(result.best))
+
+
+@app.command()
+def predict(
+    model: Annotated[Path, typer.Option("--model", "-m", help="model folder (a run's best/)")],
+    input: Annotated[str, typer.Option("--input", "-i", help="JSONL with id and text; - = stdin")],
+    output: Annotated[str, typer.Option("--output", "-o", help="JSONL to write; - = stdout")],
+    batch_size: Annotated[int, typer.Option(min=1, help="texts per forward pass")] = 32,
+    device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 (default: best)")] = None,
+) -> None:
+    """Extract events: one output line per input line, same order, same ids.
+
+    Output lines: {"id", "text", "event_list": [{"event_type", "trigger",
+    "trigger_start_index", "arguments": [{"role", "argument", "argument_start_index"}]}]}.
+    """
+    with user_errors():
+        from gplinker.predict import predict_file
+
+        summary = predict_file(model, input, output, batch_size=batch_size, device=device)
+        typer.echo(
+            f"read {summary.read} lines, wrote {summary.written} to {summary.output}", err=True
+        )
+
+
+@app.command()
+def evaluate(
+    gold: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="gold DuEE JSONL")],
+    pred: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="predicted JSONL")],
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
+) -> None:
+    """Score predictions: event, argument and trigger F1 (exact match) and the official
+    LIC2020/DuEE metric (character-level argument F1)."""
+    with user_errors():
+        from dataclasses import asdict
+
+        from gplinker.metrics import evaluate_files, format_metrics
+
+        results = evaluate_files(gold, pred)
+        if as_json:
+            typer.echo(json.dumps({k: asdict(v) for k, v in results.items()}, indent=1))
+        else:
+            typer.echo(format_metrics(results))
+
+
+def main() -> None:
+    app()

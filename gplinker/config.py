@@ -1,0 +1,149 @@
+"""YAML recipe -> validated, frozen Config. The only place that holds defaults.
+
+Relative paths in a recipe are taken from the directory the command runs in, the same
+way command-line overrides such as `data.train=my.json` are read.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from gplinker.errors import ConfigError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
+
+
+class DataConfig(_Section):
+    train: Path | None = Field(None, description="DuEE-format JSONL used for training")
+    dev: Path | None = Field(None, description="DuEE-format JSONL evaluated after every epoch")
+    schema_file: Path = Field(description="DuEE event schema (one event type a line)")
+    max_length: int = Field(128, ge=8, le=4096, description="tokens per text, [CLS]/[SEP] incl.")
+
+
+class ModelConfig(_Section):
+    encoder: str | None = Field(
+        None,
+        description="hub name or local folder of the encoder (config, and weights if pretrained)",
+    )
+    pretrained: bool = Field(True, description="load the encoder's weights; false = random init")
+    model_type: str = Field("bert", description="encoder family when `encoder` is empty")
+    encoder_overrides: dict[str, Any] = Field(
+        default_factory=dict, description="encoder config keys to change, e.g. num_hidden_layers"
+    )
+    tokenizer: str | None = Field(
+        None,
+        description="hub name or folder; empty = the encoder's; 'wordpiece' = train one on data.train",
+    )
+    tokenizer_vocab_size: int = Field(3000, ge=100, description="size of a 'wordpiece' vocabulary")
+    pointer: Literal["efficient", "original"] = Field(
+        "efficient", description="Efficient GlobalPointer (SPEC §3) or the original GlobalPointer"
+    )
+    head_size: int = Field(64, ge=2, multiple_of=2, description="d, the q/k size of each pointer")
+
+
+class TrainConfig(_Section):
+    epochs: int = Field(10, ge=1)
+    batch_size: int = Field(16, ge=1)
+    eval_batch_size: int = Field(64, ge=1)
+    optimizer: Literal["adax", "adamw"] = "adax"
+    lr: float = Field(2e-5, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    max_grad_norm: float = Field(0.0, ge=0, description="clip gradients to this norm; 0 = off")
+    seed: int = 42
+    mixed_precision: Literal["no", "bf16", "fp16"] = "no"
+    max_minutes: float | None = Field(
+        None, gt=0, description="stop starting new steps after this many minutes (then evaluate)"
+    )
+    max_candidates: int = Field(256, ge=1, description="decoder bound on argument candidates")
+    bucket_size: int = Field(
+        50, ge=1, description="batches whose texts are sorted by length together (1 = no sorting)"
+    )
+    log_every: int = Field(50, ge=1, description="steps between loss lines in train.log")
+
+
+class Config(_Section):
+    data: DataConfig
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+    output_dir: Path = Path("runs/default")
+
+
+def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
+    """Read a YAML recipe, apply `a.b=value` overrides, validate; errors name key and line."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+        raw = yaml.safe_load(text) or {}
+        root = yaml.compose(text)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+        raise ConfigError(f"cannot read config: {e}", where=str(path)) from e
+    if not isinstance(raw, dict):
+        raise ConfigError("a config is a mapping of sections (data, model, train)", where=str(path))
+    for item in overrides:
+        _apply_override(raw, item)
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as e:
+        err = e.errors()[0]
+        key = ".".join(str(p) for p in err["loc"])
+        if err["type"] == "extra_forbidden":
+            message = f"unknown key{_suggest(err['loc'])}"
+        else:
+            message = f"{err['msg'].lower()}, got {err.get('input')!r}"
+        line = _line_of(root, err["loc"])
+        where = f"{path}:{line}" if line else str(path)
+        raise ConfigError(message, key=key, where=where) from None
+
+
+def config_to_yaml(config: Config) -> str:
+    """The resolved config, as written into every run folder."""
+    return yaml.safe_dump(config.model_dump(mode="json"), allow_unicode=True, sort_keys=False)
+
+
+def _apply_override(raw: dict, item: str) -> None:
+    key, sep, value = item.partition("=")
+    key = key.strip().lstrip("-")
+    if not sep or not key:
+        raise ConfigError(f"an override looks like train.lr=3e-5, got {item!r}")
+    parts = key.split(".")
+    node = raw
+    for p in parts[:-1]:
+        node = node.setdefault(p, {})
+        if not isinstance(node, dict):
+            raise ConfigError("is not a section", key=key)
+    node[parts[-1]] = yaml.safe_load(value) if value.strip() else None
+
+
+def _suggest(loc: Sequence[Any]) -> str:
+    section: type[BaseModel] = Config
+    for p in loc[:-1]:
+        field = section.model_fields.get(str(p))
+        ann = field.annotation if field else None
+        if not (isinstance(ann, type) and issubclass(ann, BaseModel)):
+            return ""
+        section = ann
+    close = difflib.get_close_matches(str(loc[-1]), list(section.model_fields), n=1)
+    return (
+        f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(section.model_fields)}"
+    )
+
+
+def _line_of(node: yaml.Node | None, loc: Sequence[Any]) -> int | None:
+    """1-based YAML line of a dotted key, or of its deepest existing parent."""
+    line = None
+    for p in loc:
+        if not isinstance(node, yaml.MappingNode):
+            break
+        match = next(((k, v) for k, v in node.value if k.value == str(p)), None)
+        if match is None:
+            break
+        line, node = match[0].start_mark.line + 1, match[1]
+    return line

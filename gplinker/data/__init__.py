@@ -1,0 +1,1 @@
+"""Data: DuEE JSONL in and out, tokenizers, alignment, labels and batches."""

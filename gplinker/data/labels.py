@@ -1,0 +1,68 @@
+"""Example -> sparse (h, t) label lists (SPEC §2). Never a dense [H, L, L] tensor."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from itertools import combinations
+
+from gplinker.data.alignment import Encoded
+from gplinker.schema import Example, Schema
+
+
+@dataclass(frozen=True, slots=True)
+class SparseLabels:
+    """Token-level targets of one text; indices refer to Encoded positions ([CLS] = 0)."""
+
+    argu: tuple[tuple[int, int, int], ...]  # (label, h, t)
+    head_link: tuple[tuple[int, int], ...]  # (min(h1, h2), max(h1, h2))
+    tail_link: tuple[tuple[int, int], ...]  # (min(t1, t2), max(t1, t2))
+
+
+@dataclass(slots=True)
+class DropReport:
+    """Gold spans that cannot be labels, counted instead of dropped silently (SPEC §10)."""
+
+    spans: int = 0
+    off_boundary: int = 0  # start or end falls inside a token, or on a dropped space
+    truncated: int = 0  # lies (partly) beyond max_length
+    examples: list[str] = field(default_factory=list)  # where, for the first few
+
+    def add(self, other: DropReport) -> None:
+        self.spans += other.spans
+        self.off_boundary += other.off_boundary
+        self.truncated += other.truncated
+        self.examples.extend(other.examples[: max(0, 5 - len(self.examples))])
+
+    @property
+    def dropped(self) -> int:
+        return self.off_boundary + self.truncated
+
+
+def build_labels(ex: Example, enc: Encoded, schema: Schema) -> tuple[SparseLabels, DropReport]:
+    starts = {s: i for i, (s, e) in enumerate(enc.offsets) if e > s}
+    ends = {e: i for i, (s, e) in enumerate(enc.offsets) if e > s}
+    covered = enc.covered_chars
+    report = DropReport()
+    argu: set[tuple[int, int, int]] = set()
+    heads: set[tuple[int, int]] = set()
+    tails: set[tuple[int, int]] = set()
+    for event in ex.events:
+        spans = []
+        for a in sorted(event.arguments):
+            report.spans += 1
+            h, t = starts.get(a.start), ends.get(a.end)
+            if h is None or t is None or t < h:
+                if a.end > covered and enc.n_cut:
+                    report.truncated += 1
+                else:
+                    report.off_boundary += 1
+                if len(report.examples) < 5:
+                    report.examples.append(f"{ex.where} {a.role}={a.text!r}@{a.start}")
+                continue
+            argu.add((schema.label_id(event.event_type, a.role), h, t))
+            spans.append((h, t))
+        for (h1, t1), (h2, t2) in combinations(spans, 2):
+            heads.add((min(h1, h2), max(h1, h2)))
+            tails.add((min(t1, t2), max(t1, t2)))
+    labels = SparseLabels(tuple(sorted(argu)), tuple(sorted(heads)), tuple(sorted(tails)))
+    return labels, report

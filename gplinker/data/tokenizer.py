@@ -1,0 +1,85 @@
+"""Fast tokenizers: load one by name or folder, or build a small BERT-style WordPiece one.
+
+The built tokenizer is for tests and the sample recipe: every Chinese character is its own
+token (BertNormalizer pads CJK characters with spaces), while runs of digits or Latin letters
+form multi-character WordPiece tokens such as "2019" or "Google" (and "AT", "&", "T" for
+"AT&T", whose punctuation the pre-tokenizer splits off), as in bert-base-chinese.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
+
+from gplinker.errors import GPLinkerError
+
+SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")  # ids 0..4, in this order
+
+
+def build_wordpiece_tokenizer(
+    texts: Iterable[str], vocab_size: int = 3000
+) -> PreTrainedTokenizerFast:
+    """Build a BERT-style WordPiece tokenizer from texts; same texts, same ids.
+
+    The vocabulary is the special tokens (ids 0..4), every character as a word start and as a
+    "##" continuation, then whole words (digit runs, Latin words) by frequency up to
+    vocab_size; the characters are kept even past vocab_size. We count instead of using
+    `tokenizers.trainers.WordPieceTrainer` because that one breaks count ties in hash-map
+    order: six runs on the sample texts gave four different vocabularies.
+    """
+    normalizer = normalizers.BertNormalizer(
+        clean_text=True, handle_chinese_chars=True, strip_accents=False, lowercase=False
+    )
+    pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    counts: Counter[str] = Counter()
+    for text in texts:
+        counts.update(w for w, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text)))
+    starts = sorted({w[0] for w in counts})
+    continuations = sorted({"##" + ch for w in counts for ch in w[1:]})
+    words = sorted((w for w in counts if len(w) > 1), key=lambda w: (-counts[w], w))
+    tokens = [*SPECIAL_TOKENS, *starts, *continuations]
+    tokens += words[: max(0, vocab_size - len(tokens))]
+    vocab = {t: i for i, t in enumerate(dict.fromkeys(tokens))}
+
+    tok = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
+    tok.normalizer = normalizer
+    tok.pre_tokenizer = pre_tokenizer
+    tok.add_special_tokens(list(SPECIAL_TOKENS))  # never split "[SEP]" typed in a text
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])],
+    )
+    tok.decoder = decoders.WordPiece(prefix="##")
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+    )
+
+
+def load_tokenizer(name_or_path: str | Path) -> PreTrainedTokenizerFast:
+    """Load a fast tokenizer (character offsets are needed) from a folder or the hub."""
+    name = str(name_or_path)
+    try:
+        tok: PreTrainedTokenizerBase = AutoTokenizer.from_pretrained(name, use_fast=True)
+    except (OSError, ValueError) as e:
+        if not Path(name).is_dir():
+            raise GPLinkerError(
+                f"tokenizer {name!r} is not on this machine and the hub is unreachable; "
+                "give a local folder"
+            ) from e
+        raise GPLinkerError(f"cannot load tokenizer from {name!r}: {e}") from e
+    if not isinstance(tok, PreTrainedTokenizerFast) or not tok.is_fast:
+        raise GPLinkerError(
+            f"tokenizer {name!r} is a slow ({type(tok).__name__}) tokenizer; a fast one is "
+            "needed for character offsets (give a folder with tokenizer.json)"
+        )
+    return tok

@@ -1,0 +1,168 @@
+"""Scores -> candidate spans -> link graph -> maximal cliques -> Events (SPEC §7).
+
+An untrained model marks tens of thousands of spans positive (SPEC §10), so the work is
+bounded twice: at most `max_candidates` spans per sentence (the highest scores) and at most
+`max_events_per_type` cliques per event type. Both log a warning when they bite.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import networkx as nx
+import torch
+from torch import Tensor
+
+from gplinker.schema import TRIGGER, Argument, Event, Schema
+
+logger = logging.getLogger(__name__)
+
+
+def decode(
+    argu: Tensor,
+    head_link: Tensor,
+    tail_link: Tensor,
+    offsets: Sequence[tuple[int, int]],
+    text: str,
+    schema: Schema,
+    *,
+    threshold: float = 0.0,
+    max_candidates: int = 256,
+    max_events_per_type: int = 64,
+) -> list[Event]:
+    """Events of one sentence, sorted by (event_type, sorted arguments).
+
+    argu is [H, L, L] with H = len(schema.labels); head_link and tail_link are [L, L] or
+    [1, L, L]. offsets[i] = (char_start, char_end) of token i in `text`; a token with
+    start == end ([CLS], [SEP], padding) is never a span head or tail, and positions past
+    len(offsets) count as padding.
+    """
+    n_labels, seq_len = len(schema.labels), argu.shape[-1]
+    if argu.shape != (n_labels, seq_len, seq_len):
+        raise ValueError(f"argu should be [{n_labels}, L, L], got {list(argu.shape)}")
+    head_link, tail_link = _square(head_link, seq_len), _square(tail_link, seq_len)
+    if len(offsets) > seq_len:
+        raise ValueError(f"{len(offsets)} offsets for {seq_len} token positions")
+    if max_candidates < 1 or max_events_per_type < 1:
+        raise ValueError("max_candidates and max_events_per_type should be at least 1")
+    argu = argu.detach().to("cpu", torch.float32)
+
+    # per-token char offsets; missing positions get (0, 0), i.e. invalid
+    spans = torch.zeros(seq_len, 2, dtype=torch.long)  # [L, 2]
+    if offsets:
+        spans[: len(offsets)] = torch.tensor([tuple(o) for o in offsets], dtype=torch.long)
+    valid = spans[:, 0] < spans[:, 1]  # [L]
+    pair_ok = (valid[:, None] & valid[None, :]).triu()  # [L, L]; h <= t
+
+    # (a) candidates, vectorised; nonzero() is row-major, i.e. sorted by (label, h, t)
+    positive = (argu > threshold) & pair_ok  # [H, L, L]
+    cand = positive.nonzero()  # [N, 3]: label, h, t
+    scores = argu[positive]  # [N], same order as cand
+    char_start, char_end = spans[cand[:, 1], 0], spans[cand[:, 2], 1]  # [N]
+    ok = (char_start < char_end) & (char_start >= 0) & (char_end <= len(text))  # (d) degenerate
+    cand, scores, char_start, char_end = cand[ok], scores[ok], char_start[ok], char_end[ok]
+    if len(cand) > max_candidates:
+        # everything above the k-th best score, then ties at it in (label, h, t) order, so the
+        # kept set is deterministic; topk, not a full sort of ~10^5 scores
+        kth = scores.topk(max_candidates).values[-1]
+        above = scores > kth
+        ties = (scores == kth).nonzero().squeeze(1)[: max_candidates - int(above.sum())]
+        keep = torch.cat([above.nonzero().squeeze(1), ties]).sort().values
+        logger.warning(
+            "decode: %d candidate spans scored above %g; kept the %d highest, dropped %d "
+            "(an untrained or weak model?)",
+            len(cand),
+            threshold,
+            max_candidates,
+            len(cand) - max_candidates,
+        )
+        cand, char_start, char_end = cand[keep], char_start[keep], char_end[keep]
+
+    type_of = torch.tensor([schema.event_types.index(t) for t, _ in schema.labels])  # [H]
+    is_trigger = torch.tensor([r == TRIGGER for _, r in schema.labels])  # [H]
+    labels, heads, tails = cand[:, 0], cand[:, 1], cand[:, 2]
+    cand_type = type_of[labels]
+    arguments = [
+        Argument(schema.labels[lab][1], text[s:e], s)
+        for lab, s, e in zip(labels.tolist(), char_start.tolist(), char_end.tolist(), strict=True)
+    ]
+
+    events: list[Event] = []
+    capped: list[str] = []
+    for k, event_type in enumerate(schema.event_types):
+        idx = (cand_type == k).nonzero().squeeze(1)  # [n], ascending
+        if not is_trigger[labels[idx]].any():
+            continue  # no trigger candidate: every clique would be dropped
+        # (b) links between all pairs of this type's candidates, by tensor indexing
+        h, t = heads[idx], tails[idx]  # [n]
+        h_lo, h_hi = torch.minimum(h[:, None], h[None, :]), torch.maximum(h[:, None], h[None, :])
+        t_lo, t_hi = torch.minimum(t[:, None], t[None, :]), torch.maximum(t[:, None], t[None, :])
+        linked = (head_link[h_lo, h_hi] > threshold) & (tail_link[t_lo, t_hi] > threshold)  # [n, n]
+        graph = nx.Graph()
+        graph.add_nodes_from(range(len(idx)))
+        graph.add_edges_from(linked.triu(1).nonzero().tolist())
+        # (c) + (e): only maximal cliques through a trigger node, the same set as "all maximal
+        # cliques, then drop those without a trigger", but trigger-less ones cost nothing
+        cliques: set[frozenset[int]] = set()
+        for node in is_trigger[labels[idx]].nonzero().squeeze(1).tolist():
+            for clique in nx.find_cliques(graph, nodes=[node]):
+                cliques.add(frozenset(clique))
+                if len(cliques) >= max_events_per_type:
+                    break
+            if len(cliques) >= max_events_per_type:
+                capped.append(event_type)
+                break
+        members = idx.tolist()
+        events.extend(
+            Event(event_type, frozenset(arguments[members[i]] for i in clique))
+            for clique in cliques
+        )
+    if capped:
+        logger.warning(
+            "decode: stopped at %d cliques for event types %s", max_events_per_type, capped
+        )
+    return _finalise(events)
+
+
+def decode_batch(
+    argu: Tensor,
+    head_link: Tensor,
+    tail_link: Tensor,
+    offsets: Sequence[Sequence[tuple[int, int]]],
+    texts: Sequence[str],
+    schema: Schema,
+    **kwargs: float | int,
+) -> list[list[Event]]:
+    """decode() per sentence: argu [B, H, L, L], links [B, 1, L, L]; offsets[b] may be shorter
+    than L (padding). kwargs go to decode()."""
+    if not len(offsets) == len(texts) == argu.shape[0]:
+        raise ValueError(
+            f"batch of {argu.shape[0]} score maps, {len(offsets)} offset lists, {len(texts)} texts"
+        )
+    # one device transfer for the whole batch, not one per sentence
+    argu, head_link, tail_link = (
+        x.detach().to("cpu", torch.float32) for x in (argu, head_link, tail_link)
+    )
+    return [
+        decode(argu[b], head_link[b], tail_link[b], offsets[b], texts[b], schema, **kwargs)
+        for b in range(len(texts))
+    ]
+
+
+def _square(link: Tensor, seq_len: int) -> Tensor:
+    if link.shape[-2:] != (seq_len, seq_len) or link.numel() != seq_len * seq_len:
+        raise ValueError(f"a link map should be [L, L] or [1, L, L], got {list(link.shape)}")
+    return link.detach().to("cpu", torch.float32).reshape(seq_len, seq_len)  # [L, L]
+
+
+def _finalise(events: list[Event]) -> list[Event]:
+    """(e) drop duplicates and events whose arguments are a proper subset of another event of
+    the same type; (f) sort."""
+    unique = set(events)
+    kept = [
+        ev
+        for ev in unique
+        if not any(o.event_type == ev.event_type and ev.arguments < o.arguments for o in unique)
+    ]
+    return sorted(kept, key=lambda ev: (ev.event_type, sorted(ev.arguments)))

@@ -1,0 +1,72 @@
+"""Efficient GlobalPointer, the original GlobalPointer and RoPE (SPEC §3).
+
+RoPE tables are computed on the fly, never stored as buffers: under transformers 5 a
+non-persistent buffer can come back uninitialised after loading (SPEC §10).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+NEG = -1e12  # SPEC §3: masked cells; finite so a gold label on a masked cell is loud, not NaN
+
+
+def rope(x: Tensor) -> Tensor:
+    """Rotate pairs (2m, 2m+1) of x [..., L, d] by position i with θ_m = 10000^(-2m/d)."""
+    L, d = x.shape[-2], x.shape[-1]
+    pos = torch.arange(L, dtype=torch.float32, device=x.device)
+    theta = torch.pow(10000.0, -torch.arange(0, d, 2, dtype=torch.float32, device=x.device) / d)
+    angle = pos[:, None] * theta[None, :]  # [L, d/2]
+    cos = angle.cos().repeat_interleave(2, dim=-1).to(x.dtype)  # [L, d]
+    sin = angle.sin().repeat_interleave(2, dim=-1).to(x.dtype)
+    rotated = torch.stack([-x[..., 1::2], x[..., 0::2]], dim=-1).reshape(x.shape)
+    return x * cos + rotated * sin
+
+
+def span_mask(attention_mask: Tensor) -> Tensor:
+    """[B, 1, L, L] bool: both ends are real tokens and i <= j. Broadcast, never [B, H, L, L]."""
+    L = attention_mask.shape[1]
+    m = attention_mask.bool()
+    upper = torch.ones(L, L, dtype=torch.bool, device=m.device).triu()
+    return (m[:, None, :, None] & m[:, None, None, :]) & upper
+
+
+class EfficientGlobalPointer(nn.Module):
+    """s_α(i,j) = q_i·k_j/√d + u_j[2α] + u_i[2α+1]: one shared q/k, per-label biases."""
+
+    def __init__(self, hidden_size: int, num_labels: int, head_size: int = 64, rope: bool = True):
+        super().__init__()
+        self.num_labels, self.head_size, self.use_rope = num_labels, head_size, rope
+        self.dense = nn.Linear(hidden_size, 2 * head_size)
+        self.bias = nn.Linear(2 * head_size, 2 * num_labels)
+
+    def forward(self, hidden: Tensor, mask: Tensor) -> Tensor:
+        """[B, L, D], [B, L] -> [B, H, L, L]."""
+        x = self.dense(hidden)  # [B, L, 2d]
+        q, k = x[..., 0::2], x[..., 1::2]  # [B, L, d] each, interleaved split
+        if self.use_rope:
+            q, k = rope(q), rope(k)
+        qk = torch.einsum("bmd,bnd->bmn", q, k) / self.head_size**0.5  # [B, L, L]
+        u = (self.bias(x) / 2).transpose(1, 2)  # [B, 2H, L]
+        scores = qk[:, None] + u[:, 0::2, None, :] + u[:, 1::2, :, None]  # [B, H, L, L]
+        return scores.masked_fill(~span_mask(mask), NEG)
+
+
+class GlobalPointer(nn.Module):
+    """The original GlobalPointer: its own q/k projection per label (~H·2d·D parameters)."""
+
+    def __init__(self, hidden_size: int, num_labels: int, head_size: int = 64, rope: bool = True):
+        super().__init__()
+        self.num_labels, self.head_size, self.use_rope = num_labels, head_size, rope
+        self.dense = nn.Linear(hidden_size, num_labels * 2 * head_size)
+
+    def forward(self, hidden: Tensor, mask: Tensor) -> Tensor:
+        """[B, L, D], [B, L] -> [B, H, L, L]."""
+        B, L, _ = hidden.shape
+        x = self.dense(hidden).view(B, L, self.num_labels, 2 * self.head_size).transpose(1, 2)
+        q, k = x[..., 0::2], x[..., 1::2]  # [B, H, L, d]
+        if self.use_rope:
+            q, k = rope(q), rope(k)
+        scores = torch.einsum("bhmd,bhnd->bhmn", q, k) / self.head_size**0.5  # [B, H, L, L]
+        return scores.masked_fill(~span_mask(mask), NEG)

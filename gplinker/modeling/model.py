@@ -1,0 +1,150 @@
+"""GPLinkerModel: any Hugging Face AutoModel encoder + three pointers; folder save/load.
+
+A model folder holds `config.json` (encoder config + head settings) and
+`model.safetensors`; the tokenizer and schema are added by `gplinker.predict.GPLinker`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import Tensor, nn
+from transformers import AutoConfig, AutoModel, PretrainedConfig
+
+from gplinker.config import ModelConfig
+from gplinker.errors import ConfigError, GPLinkerError
+from gplinker.modeling.global_pointer import EfficientGlobalPointer, GlobalPointer
+
+CONFIG_NAME, WEIGHTS_NAME = "config.json", "model.safetensors"
+
+
+class FolderConfig(BaseModel):
+    """What `config.json` of a saved model stores."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    format: Literal["gplinker-ee/1"] = "gplinker-ee/1"
+    num_labels: int
+    pointer: Literal["efficient", "original"] = "efficient"
+    head_size: int = 64
+    encoder: dict[str, Any]
+
+
+@dataclass
+class GPLinkerOutput:
+    argu: Tensor  # [B, H, L, L]
+    head_link: Tensor  # [B, 1, L, L]
+    tail_link: Tensor  # [B, 1, L, L]
+
+
+class GPLinkerModel(nn.Module):
+    """Scores only; the loss lives in training (SPEC §4) so inference never builds it."""
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        num_labels: int,
+        pointer: Literal["efficient", "original"] = "efficient",
+        head_size: int = 64,
+    ):
+        super().__init__()
+        self.encoder = encoder
+        self.folder_config = FolderConfig(
+            num_labels=num_labels,
+            pointer=pointer,
+            head_size=head_size,
+            encoder=encoder.config.to_dict(),
+        )
+        D = encoder.config.hidden_size
+        Pointer = EfficientGlobalPointer if pointer == "efficient" else GlobalPointer
+        self.argu = Pointer(D, num_labels, head_size, rope=True)
+        self.head_link = Pointer(D, 1, head_size, rope=False)
+        self.tail_link = Pointer(D, 1, head_size, rope=False)
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor) -> GPLinkerOutput:
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask)[0]  # [B, L, D]
+        hidden = hidden.float()  # scores and loss in fp32 even under bf16 autocast
+        return GPLinkerOutput(
+            self.argu(hidden, attention_mask),
+            self.head_link(hidden, attention_mask),
+            self.tail_link(hidden, attention_mask),
+        )
+
+    @classmethod
+    def from_encoder(cls, config: ModelConfig, num_labels: int, vocab_size: int) -> GPLinkerModel:
+        """Build from a recipe: pretrained weights, or a random encoder of the given shape."""
+        overrides = dict(config.encoder_overrides)
+        try:
+            if config.encoder is None:
+                enc_config = AutoConfig.for_model(config.model_type, **overrides)
+            else:
+                enc_config = AutoConfig.from_pretrained(config.encoder, **overrides)
+        except (OSError, ValueError) as e:
+            raise _unreachable(config.encoder, e) from e
+        if config.pretrained:
+            if config.encoder is None:
+                raise ConfigError("pretrained: true needs model.encoder", key="model.pretrained")
+            try:
+                encoder = AutoModel.from_pretrained(
+                    config.encoder, config=enc_config, add_pooling_layer=False
+                )
+            except TypeError:  # encoders without a pooler option
+                encoder = AutoModel.from_pretrained(config.encoder, config=enc_config)
+            except OSError as e:
+                raise _unreachable(config.encoder, e) from e
+        else:
+            enc_config.vocab_size = vocab_size
+            encoder = _encoder_from_config(enc_config)
+        return cls(encoder, num_labels, config.pointer, config.head_size)
+
+    def save_pretrained(self, directory: str | Path) -> None:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / CONFIG_NAME).write_text(self.folder_config.model_dump_json(indent=1))
+        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
+        save_file(state, str(directory / WEIGHTS_NAME), metadata={"format": "pt"})
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path) -> GPLinkerModel:
+        """Load a saved folder; safetensors only, no code from the folder is run."""
+        directory = Path(directory)
+        try:
+            folder = FolderConfig.model_validate_json((directory / CONFIG_NAME).read_text())
+        except (OSError, ValidationError) as e:
+            raise GPLinkerError(f"{directory}: not a gplinker model folder ({e})") from e
+        enc_dict = dict(folder.encoder)
+        enc_config = AutoConfig.for_model(enc_dict.pop("model_type"), **enc_dict)
+        model = cls(
+            _encoder_from_config(enc_config), folder.num_labels, folder.pointer, folder.head_size
+        )
+        try:
+            state = load_file(str(directory / WEIGHTS_NAME))
+        except (OSError, SafetensorError) as e:
+            raise GPLinkerError(f"{directory / WEIGHTS_NAME}: cannot read weights ({e})") from e
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        if missing or unexpected:
+            raise GPLinkerError(
+                f"{directory}: weights do not match config.json "
+                f"(missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]})"
+            )
+        return model
+
+
+def _encoder_from_config(enc_config: PretrainedConfig) -> nn.Module:
+    try:
+        return AutoModel.from_config(enc_config, add_pooling_layer=False)
+    except TypeError:
+        return AutoModel.from_config(enc_config)
+
+
+def _unreachable(name: str | None, e: Exception) -> GPLinkerError:
+    if name is not None and not Path(name).exists():
+        return ConfigError(
+            f"{name!r} is not on this machine and the hub is unreachable; give a local folder",
+            key="model.encoder",
+        )
+    return ConfigError(f"cannot load {name!r}: {e}", key="model.encoder")

@@ -1,0 +1,7 @@
+"""Optimizers not in torch.optim."""
+
+from __future__ import annotations
+
+from gplinker.optim.adax import AdaX
+
+__all__ = ["AdaX"]

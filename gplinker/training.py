@@ -1,0 +1,242 @@
+"""train(config): the Accelerate loop, dev evaluation every epoch, best/last model folders.
+
+A run folder holds: config.yaml (resolved), metrics.jsonl (one line per evaluation),
+best/ (highest dev event F1) and last/ (end of training), each a GPLinker folder.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from tqdm.auto import tqdm
+
+from gplinker.config import Config, config_to_yaml
+from gplinker.data.alignment import Encoded, encode_batch
+from gplinker.data.collate import Batch, bucketed_batches, collate
+from gplinker.data.labels import DropReport, SparseLabels, build_labels
+from gplinker.data.reader import read_examples
+from gplinker.data.tokenizer import build_wordpiece_tokenizer, load_tokenizer
+from gplinker.errors import ConfigError
+from gplinker.losses import sparse_multilabel_ce
+from gplinker.metrics import PRF, evaluate
+from gplinker.modeling.model import GPLinkerModel, GPLinkerOutput
+from gplinker.optim import AdaX
+from gplinker.predict import GPLinker
+from gplinker.schema import Example, Schema
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    best: dict[str, PRF]  # dev metrics of the best epoch (empty without dev data)
+    best_epoch: int
+    output_dir: Path
+    best_dir: Path
+    last_dir: Path
+
+
+def compute_loss(out: GPLinkerOutput, batch: Batch) -> torch.Tensor:
+    """SPEC §4: per pointer, sum the sparse loss over labels and average over the batch;
+    the three pointers' losses are added."""
+    total = out.argu.new_zeros(())
+    for scores, pos in (
+        (out.argu, batch.argu),
+        (out.head_link, batch.head_link),
+        (out.tail_link, batch.tail_link),
+    ):
+        B, H, L, _ = scores.shape
+        total = total + sparse_multilabel_ce(scores.reshape(B, H, L * L), pos).sum(1).mean()
+    return total
+
+
+def build_optimizer(model: torch.nn.Module, config: Config) -> torch.optim.Optimizer:
+    t = config.train
+    match t.optimizer:
+        case "adax":
+            return AdaX(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+        case "adamw":
+            return torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+
+
+def prepare_examples(
+    examples: list[Example], tokenizer, schema: Schema, max_length: int
+) -> tuple[list[Encoded], list[SparseLabels], DropReport]:
+    encs = encode_batch([ex.text for ex in examples], tokenizer, max_length)
+    labels, report = [], DropReport()
+    for ex, enc in zip(examples, encs, strict=True):
+        y, r = build_labels(ex, enc, schema)
+        labels.append(y)
+        report.add(r)
+    return encs, labels, report
+
+
+def train(config: Config, *, resume: Path | None = None) -> TrainResult:
+    if resume is not None:
+        raise ConfigError("resuming is not supported yet", key="--resume")
+    if config.data.train is None:
+        raise ConfigError("training needs a file", key="data.train")
+    started = time.monotonic()
+    t = config.train
+    set_seed(t.seed)
+    accelerator = Accelerator(mixed_precision=t.mixed_precision)
+    out_dir = Path(config.output_dir)
+    best_dir, last_dir = out_dir / "best", out_dir / "last"
+    if accelerator.is_main_process:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "config.yaml").write_text(config_to_yaml(config), encoding="utf-8")
+        (out_dir / "metrics.jsonl").write_text("")
+
+    schema = Schema.from_file(config.data.schema_file)
+    train_examples = list(read_examples(config.data.train, schema))
+    dev_examples = list(read_examples(config.data.dev, schema)) if config.data.dev else []
+    tokenizer = _tokenizer(config, train_examples)
+    model = GPLinkerModel.from_encoder(config.model, len(schema), len(tokenizer))
+    n_params = sum(p.numel() for p in model.parameters())
+    logger.info(
+        "%d train / %d dev texts, %d labels, %.2fM parameters, device %s",
+        len(train_examples),
+        len(dev_examples),
+        len(schema),
+        n_params / 1e6,
+        accelerator.device,
+    )
+
+    encs, labels, report = prepare_examples(
+        train_examples, tokenizer, schema, config.data.max_length
+    )
+    _log_drops("train", report, config.data.max_length)
+    if dev_examples:
+        _, _, dev_report = prepare_examples(dev_examples, tokenizer, schema, config.data.max_length)
+        _log_drops("dev (still counted as gold by the metrics)", dev_report, config.data.max_length)
+
+    optimizer = build_optimizer(model, config)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    predictor = GPLinker(
+        accelerator.unwrap_model(model),
+        tokenizer,
+        schema,
+        max_length=config.data.max_length,
+        max_candidates=t.max_candidates,
+        device=accelerator.device,
+    )
+    rng = random.Random(t.seed)
+    lengths = [len(e) for e in encs]
+    best: dict[str, PRF] = {}
+    best_epoch, step, out_of_time = 0, 0, False
+    steps_per_epoch = math.ceil(len(encs) / t.batch_size)
+    for epoch in range(1, t.epochs + 1):
+        model.train()
+        batches = list(bucketed_batches(lengths, t.batch_size, t.bucket_size, rng))
+        bar = tqdm(
+            batches,
+            desc=f"epoch {epoch}/{t.epochs}",
+            disable=not accelerator.is_local_main_process,
+            total=steps_per_epoch,
+        )
+        running, seen = 0.0, 0
+        for idx in bar:
+            batch = collate([(encs[i], labels[i]) for i in idx], len(schema)).to(accelerator.device)
+            with accelerator.autocast():
+                out = model(batch.input_ids, batch.attention_mask)
+            loss = compute_loss(out, batch)
+            accelerator.backward(loss)
+            if t.max_grad_norm > 0:
+                accelerator.clip_grad_norm_(model.parameters(), t.max_grad_norm)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            running, seen = running + loss.item(), seen + 1
+            if step % t.log_every == 0:
+                bar.set_postfix(loss=f"{running / seen:.3f}")
+                logger.info("epoch %d step %d loss %.4f", epoch, step, running / seen)
+            if t.max_minutes is not None and time.monotonic() - started > 60 * t.max_minutes:
+                out_of_time = True
+                break
+        bar.close()
+        row = {
+            "epoch": epoch,
+            "step": step,
+            "train_loss": running / max(seen, 1),
+            "minutes": (time.monotonic() - started) / 60,
+        }
+        if dev_examples:
+            metrics = _evaluate(predictor, dev_examples, tokenizer, config)
+            row.update({k: _prf_json(v) for k, v in metrics.items()})
+            if not best or metrics["event"].f1 > best["event"].f1:
+                best, best_epoch = metrics, epoch
+                if accelerator.is_main_process:
+                    predictor.save_pretrained(best_dir)
+            logger.info(
+                "epoch %d dev: event F1 %.4f argument F1 %.4f trigger F1 %.4f official F1 %.4f",
+                epoch,
+                metrics["event"].f1,
+                metrics["argument"].f1,
+                metrics["trigger"].f1,
+                metrics["official"].f1,
+            )
+        if accelerator.is_main_process:
+            with (out_dir / "metrics.jsonl").open("a", encoding="utf-8") as f:
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        if out_of_time:
+            logger.info("stopping: the %.1f-minute budget is spent", t.max_minutes)
+            break
+    if accelerator.is_main_process:
+        predictor.save_pretrained(last_dir)
+        if not dev_examples:
+            predictor.save_pretrained(best_dir)
+    return TrainResult(best, best_epoch, out_dir, best_dir, last_dir)
+
+
+def _evaluate(
+    predictor: GPLinker, examples: list[Example], tokenizer, config: Config
+) -> dict[str, PRF]:
+    texts = [ex.text for ex in examples]
+    preds = predictor.extract(texts, batch_size=config.train.eval_batch_size, progress=True)
+    return evaluate(
+        {ex.id: p for ex, p in zip(examples, preds, strict=True)},
+        {ex.id: ex.events for ex in examples},
+    )
+
+
+def _tokenizer(config: Config, train_examples: list[Example]):
+    m = config.model
+    if m.tokenizer == "wordpiece":
+        return build_wordpiece_tokenizer((ex.text for ex in train_examples), m.tokenizer_vocab_size)
+    name = m.tokenizer or m.encoder
+    if name is None:
+        raise ConfigError("set model.tokenizer (a folder, or 'wordpiece')", key="model.tokenizer")
+    return load_tokenizer(name)
+
+
+def _log_drops(name: str, report: DropReport, max_length: int) -> None:
+    logger.info(
+        "%s: %d of %d gold spans cannot be labels: %d off token boundaries, %d cut by "
+        "max_length=%d%s",
+        name,
+        report.dropped,
+        report.spans,
+        report.off_boundary,
+        report.truncated,
+        max_length,
+        f" (e.g. {'; '.join(report.examples[:3])})" if report.examples else "",
+    )
+
+
+def _prf_json(p: PRF) -> dict:
+    return {
+        "precision": p.precision,
+        "recall": p.recall,
+        "f1": p.f1,
+        "n_pred": p.n_pred,
+        "n_gold": p.n_gold,
+    }

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Create .venv and install gplinker with its test tools. Safe to run again.
+# torch is installed first and alone: any package that needs torch, installed before it,
+# makes pip fetch a multi-GB CUDA build (SPEC §10). Set GPLINKER_TORCH to choose another
+# build, e.g. GPLINKER_TORCH="torch --index-url https://download.pytorch.org/whl/cu124".
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+. .venv/bin/activate
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+python -m pip install -q --upgrade pip 2>&1 | grep -v "is ignored" || true
+# shellcheck disable=SC2086
+python -m pip install -q ${GPLINKER_TORCH:-torch==2.13.0} 2>&1 | grep -v "is ignored" || true
+python -c "import torch" || { echo "error: torch did not install" >&2; exit 1; }
+pin=$(python -c 'import torch; print("torch==" + torch.__version__.split("+")[0])')
+python -m pip install -q -e ".[dev]" "$pin" 2>&1 | grep -v "is ignored" || true
+python -c "import gplinker, transformers, accelerate, networkx" || { echo "error: install failed" >&2; exit 1; }
