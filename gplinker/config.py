@@ -40,7 +40,7 @@ class ModelConfig(_Section):
     )
     tokenizer: str | None = Field(
         None,
-        description="hub name or folder; empty = the encoder's; 'wordpiece' = train one on data.train",
+        description="hub name or folder; empty = the encoder's; 'wordpiece' = from data.train",
     )
     tokenizer_vocab_size: int = Field(3000, ge=100, description="size of a 'wordpiece' vocabulary")
     pointer: Literal["efficient", "original"] = Field(
@@ -56,6 +56,10 @@ class TrainConfig(_Section):
     optimizer: Literal["adax", "adamw"] = "adax"
     lr: float = Field(2e-5, gt=0)
     weight_decay: float = Field(0.0, ge=0)
+    schedule: Literal["constant", "linear", "cosine"] = Field(
+        "constant", description="learning rate after warmup: constant, or decay to 0 at the end"
+    )
+    warmup_steps: int = Field(0, ge=0, description="linear warmup from 0 over this many steps")
     max_grad_norm: float = Field(0.0, ge=0, description="clip gradients to this norm; 0 = off")
     seed: int = 42
     mixed_precision: Literal["no", "bf16", "fp16"] = "no"

@@ -26,8 +26,9 @@ from gplinker.data.labels import DropReport, SparseLabels, build_labels
 from gplinker.data.reader import read_examples
 from gplinker.data.tokenizer import build_wordpiece_tokenizer, load_tokenizer
 from gplinker.errors import ConfigError
-from gplinker.losses import sparse_multilabel_ce
+from gplinker.losses import factored_sparse_multilabel_ce, sparse_multilabel_ce
 from gplinker.metrics import PRF, evaluate
+from gplinker.modeling.global_pointer import Factored
 from gplinker.modeling.model import GPLinkerModel, GPLinkerOutput
 from gplinker.optim import AdaX
 from gplinker.predict import GPLinker
@@ -48,14 +49,20 @@ class TrainResult:
 def compute_loss(out: GPLinkerOutput, batch: Batch) -> torch.Tensor:
     """SPEC §4: per pointer, sum the sparse loss over labels and average over the batch;
     the three pointers' losses are added."""
-    total = out.argu.new_zeros(())
+    total = torch.zeros((), device=batch.input_ids.device)
     for scores, pos in (
         (out.argu, batch.argu),
         (out.head_link, batch.head_link),
         (out.tail_link, batch.tail_link),
     ):
-        B, H, L, _ = scores.shape
-        total = total + sparse_multilabel_ce(scores.reshape(B, H, L * L), pos).sum(1).mean()
+        if isinstance(scores, Factored):
+            loss = factored_sparse_multilabel_ce(
+                scores.qk, scores.col, scores.row, scores.mask, pos
+            )
+        else:
+            B, H, L, _ = scores.shape
+            loss = sparse_multilabel_ce(scores.reshape(B, H, L * L), pos)  # [B, H]
+        total = total + loss.sum(1).mean()
     return total
 
 
@@ -66,6 +73,21 @@ def build_optimizer(model: torch.nn.Module, config: Config) -> torch.optim.Optim
             return AdaX(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
         case "adamw":
             return torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+
+
+def lr_factor(step: int, total: int, config: Config) -> float:
+    """Multiplier of train.lr at a step: linear warmup, then constant/linear/cosine to 0."""
+    t = config.train
+    if step < t.warmup_steps:
+        return (step + 1) / t.warmup_steps
+    progress = min(1.0, (step - t.warmup_steps) / max(1, total - t.warmup_steps))
+    match t.schedule:
+        case "constant":
+            return 1.0
+        case "linear":
+            return 1.0 - progress
+        case "cosine":
+            return 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 def prepare_examples(
@@ -120,7 +142,11 @@ def train(config: Config, *, resume: Path | None = None) -> TrainResult:
         _log_drops("dev (still counted as gold by the metrics)", dev_report, config.data.max_length)
 
     optimizer = build_optimizer(model, config)
-    model, optimizer = accelerator.prepare(model, optimizer)
+    steps_per_epoch = math.ceil(len(encs) / t.batch_size)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: lr_factor(step, steps_per_epoch * t.epochs, config)
+    )
+    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
     predictor = GPLinker(
         accelerator.unwrap_model(model),
         tokenizer,
@@ -133,7 +159,6 @@ def train(config: Config, *, resume: Path | None = None) -> TrainResult:
     lengths = [len(e) for e in encs]
     best: dict[str, PRF] = {}
     best_epoch, step, out_of_time = 0, 0, False
-    steps_per_epoch = math.ceil(len(encs) / t.batch_size)
     for epoch in range(1, t.epochs + 1):
         model.train()
         batches = list(bucketed_batches(lengths, t.batch_size, t.bucket_size, rng))
@@ -147,12 +172,13 @@ def train(config: Config, *, resume: Path | None = None) -> TrainResult:
         for idx in bar:
             batch = collate([(encs[i], labels[i]) for i in idx], len(schema)).to(accelerator.device)
             with accelerator.autocast():
-                out = model(batch.input_ids, batch.attention_mask)
+                out = model(batch.input_ids, batch.attention_mask, factored=True)
             loss = compute_loss(out, batch)
             accelerator.backward(loss)
             if t.max_grad_norm > 0:
                 accelerator.clip_grad_norm_(model.parameters(), t.max_grad_norm)
             optimizer.step()
+            scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             step += 1
             running, seen = running + loss.item(), seen + 1

@@ -34,7 +34,9 @@ SCHEMA = {  # a subset of DuEE 1.0, with its role lists
     JAIL: ["时间", "入狱者", "刑期"],
 }
 
-# (train fillers, fillers seen only in dev)
+# (train fillers, fillers seen only in dev). Dev-only fillers are new words made of
+# characters that occur in train: a vocabulary built from the training texts (the sample
+# config's tokenizer) has no entry for a character it never saw.
 COMPANIES = (
     [
         "华为",
@@ -58,11 +60,11 @@ COMPANIES = (
         "HP",
         "SAP",
     ],
-    ["Uber", "Tesla", "网易", "三星", "字节跳动", "Cisco"],
+    ["华米", "京腾", "联通", "米联"],
 )
 UNITS = (
     ["云计算业务", "手机业务", "芯片部门", "全部股份", "中国区业务", "电视业务"],
-    ["支付业务", "游戏工作室"],
+    ["芯片业务", "云计算部门"],
 )
 PEOPLE = (
     [
@@ -87,30 +89,30 @@ PEOPLE = (
         "张杰",
         "李晨",
     ],
-    ["吴磊", "许昕", "郑爽", "邓超", "孙俪"],
+    ["张晨", "王杰", "李磊", "刘芳", "陈娜"],
 )
 CHAMPIONS = (
     ["中国女排", "皇家马德里", "勇士队", "湖人队", "拜仁慕尼黑", "恒大", "国米"],
-    ["利物浦", "马刺队"],
+    ["中国男排", "马德里"],
 )
 CONTESTS = (
     ["世界杯", "欧冠", "NBA总决赛", "澳网", "温网", "法网", "全英赛", "中超联赛", "世锦赛"],
-    ["美网", "亚洲杯"],
+    ["中国杯", "世界联赛"],
 )
 TIMES = (
     ["2019年3月", "2020年", "3月15日", "上周", "昨日", "今年6月", "2018年底", "本月初"],
-    ["2021年5月", "去年8月"],
+    ["2018年6月", "上月初"],
 )
 YEARS = (["2017年", "2018年", "2019年", "2020年"], ["2021年"])
 CROWDS = (
     ["300人", "500人", "1200人", "4000人", "1.2万人", "800名员工", "2000名员工"],
-    ["650人", "3500名员工"],
+    ["350人", "1500名员工"],
 )
 PRICES = (
     ["12亿美元", "1.5亿美元", "20亿元", "300万美元", "4.5亿欧元", "87亿元"],
-    ["66亿美元", "9000万元"],
+    ["25亿美元", "300万欧元"],
 )
-TERMS = (["10年", "3年", "18个月", "有期徒刑5年", "无期徒刑", "7年"], ["有期徒刑12年", "30个月"])
+TERMS = (["10年", "3年", "18个月", "有期徒刑5年", "无期徒刑", "7年"], ["有期徒刑8年", "15个月"])
 CRIMES = ["受贿", "诈骗", "逃税", "贪污", "行贿"]
 NEWS = ["据报道，", "突发！", "消息称，", "", "", ""]
 AFTERMATH = ["股价应声下跌", "引发外界关注", "员工人心惶惶", "市场一片哗然", "网友纷纷点赞"]
@@ -169,7 +171,7 @@ class Fillers:
 
     def pick(self, pair: tuple[list[str], list[str]], exclude: tuple[str, ...] = ()) -> str:
         seen, unseen = pair
-        pool = unseen if self.dev and self.rng.random() < 0.4 else seen
+        pool = unseen if self.dev and self.rng.random() < 0.03 else seen
         return self.rng.choice([x for x in pool if x not in exclude] or seen)
 
     def one(self, words: list[str]) -> str:
@@ -513,13 +515,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("data/sample"))
     ap.add_argument("--seed", type=int, default=13)
-    ap.add_argument("--n-train", type=int, default=560)
-    ap.add_argument("--n-dev", type=int, default=110)
+    ap.add_argument("--n-train", type=int, default=1200)
+    ap.add_argument("--n-dev", type=int, default=150)
     args = ap.parse_args()
     rng = random.Random(args.seed)
     seen: set[str] = set()
     train = make_rows(rng, args.n_train, "train", seen)
     dev = make_rows(rng, args.n_dev, "dev", seen)
+    train_chars = {c for r in train for c in r["text"]}
+    unseen = sorted({c for r in dev for c in r["text"]} - train_chars)
+    assert not unseen, f"dev characters missing from train: {unseen}"
     args.out.mkdir(parents=True, exist_ok=True)
     write(
         args.out / "duee_event_schema.json",

@@ -6,6 +6,8 @@ non-persistent buffer can come back uninitialised after loading (SPEC §10).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor, nn
 
@@ -32,6 +34,26 @@ def span_mask(attention_mask: Tensor) -> Tensor:
     return (m[:, None, :, None] & m[:, None, None, :]) & upper
 
 
+@dataclass
+class Factored:
+    """EGP scores kept as their parts: s_α(i,j) = qk[i,j] + col[j,α] + row[i,α] where mask.
+
+    The loss can work on these without ever building [B, H, L, L] (losses.py); only
+    decoding needs the dense scores.
+    """
+
+    qk: Tensor  # [B, L, L]
+    col: Tensor  # [B, L, H]  u_j[2α]
+    row: Tensor  # [B, L, H]  u_i[2α+1]
+    mask: Tensor  # [B, L, L] bool, span_mask without the label axis
+
+    def dense(self) -> Tensor:
+        """[B, H, L, L] scores, masked cells set to NEG."""
+        scores = self.qk[:, None] + self.col.transpose(1, 2)[:, :, None, :]  # [B, H, L, L]
+        scores = scores + self.row.transpose(1, 2)[:, :, :, None]
+        return scores.masked_fill(~self.mask[:, None], NEG)
+
+
 class EfficientGlobalPointer(nn.Module):
     """s_α(i,j) = q_i·k_j/√d + u_j[2α] + u_i[2α+1]: one shared q/k, per-label biases."""
 
@@ -43,14 +65,16 @@ class EfficientGlobalPointer(nn.Module):
 
     def forward(self, hidden: Tensor, mask: Tensor) -> Tensor:
         """[B, L, D], [B, L] -> [B, H, L, L]."""
+        return self.factored(hidden, mask).dense()
+
+    def factored(self, hidden: Tensor, mask: Tensor) -> Factored:
         x = self.dense(hidden)  # [B, L, 2d]
         q, k = x[..., 0::2], x[..., 1::2]  # [B, L, d] each, interleaved split
         if self.use_rope:
             q, k = rope(q), rope(k)
         qk = torch.einsum("bmd,bnd->bmn", q, k) / self.head_size**0.5  # [B, L, L]
-        u = (self.bias(x) / 2).transpose(1, 2)  # [B, 2H, L]
-        scores = qk[:, None] + u[:, 0::2, None, :] + u[:, 1::2, :, None]  # [B, H, L, L]
-        return scores.masked_fill(~span_mask(mask), NEG)
+        u = self.bias(x) / 2  # [B, L, 2H], on the pre-RoPE x
+        return Factored(qk, u[..., 0::2], u[..., 1::2], span_mask(mask)[:, 0])
 
 
 class GlobalPointer(nn.Module):

@@ -18,7 +18,7 @@ from transformers import AutoConfig, AutoModel, PretrainedConfig
 
 from gplinker.config import ModelConfig
 from gplinker.errors import ConfigError, GPLinkerError
-from gplinker.modeling.global_pointer import EfficientGlobalPointer, GlobalPointer
+from gplinker.modeling.global_pointer import EfficientGlobalPointer, Factored, GlobalPointer
 
 CONFIG_NAME, WEIGHTS_NAME = "config.json", "model.safetensors"
 
@@ -36,9 +36,11 @@ class FolderConfig(BaseModel):
 
 @dataclass
 class GPLinkerOutput:
-    argu: Tensor  # [B, H, L, L]
-    head_link: Tensor  # [B, 1, L, L]
-    tail_link: Tensor  # [B, 1, L, L]
+    """Dense scores, or with `factored=True` and EGP pointers, their Factored parts."""
+
+    argu: Tensor | Factored  # [B, H, L, L]
+    head_link: Tensor | Factored  # [B, 1, L, L]
+    tail_link: Tensor | Factored  # [B, 1, L, L]
 
 
 class GPLinkerModel(nn.Module):
@@ -65,14 +67,17 @@ class GPLinkerModel(nn.Module):
         self.head_link = Pointer(D, 1, head_size, rope=False)
         self.tail_link = Pointer(D, 1, head_size, rope=False)
 
-    def forward(self, input_ids: Tensor, attention_mask: Tensor) -> GPLinkerOutput:
+    def forward(
+        self, input_ids: Tensor, attention_mask: Tensor, *, factored: bool = False
+    ) -> GPLinkerOutput:
+        """Scores of the three pointers. `factored=True` lets training skip the
+        [B, H, L, L] tensor (EGP only; the original GlobalPointer always returns dense)."""
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask)[0]  # [B, L, D]
         hidden = hidden.float()  # scores and loss in fp32 even under bf16 autocast
-        return GPLinkerOutput(
-            self.argu(hidden, attention_mask),
-            self.head_link(hidden, attention_mask),
-            self.tail_link(hidden, attention_mask),
-        )
+        pointers = (self.argu, self.head_link, self.tail_link)
+        if factored and isinstance(self.argu, EfficientGlobalPointer):
+            return GPLinkerOutput(*(p.factored(hidden, attention_mask) for p in pointers))
+        return GPLinkerOutput(*(p(hidden, attention_mask) for p in pointers))
 
     @classmethod
     def from_encoder(cls, config: ModelConfig, num_labels: int, vocab_size: int) -> GPLinkerModel:
