@@ -91,8 +91,7 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
         raise ConfigError(f"cannot read config: {e}", where=str(path)) from e
     if not isinstance(raw, dict):
         raise ConfigError("a config is a mapping of sections (data, model, train)", where=str(path))
-    for item in overrides:
-        _apply_override(raw, item)
+    overridden = [_apply_override(raw, item) for item in overrides]
     try:
         return Config.model_validate(raw)
     except ValidationError as e:
@@ -102,8 +101,11 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
             message = f"unknown key{_suggest(err['loc'])}"
         else:
             message = f"{err['msg'].lower()}, got {err.get('input')!r}"
-        line = _line_of(root, err["loc"])
-        where = f"{path}:{line}" if line else str(path)
+        if any(key == o or key.startswith(o + ".") or o.startswith(key + ".") for o in overridden):
+            where = f"{path} (command-line override)"
+        else:
+            line = _line_of(root, err["loc"])
+            where = f"{path}:{line}" if line else str(path)
         raise ConfigError(message, key=key, where=where) from None
 
 
@@ -112,7 +114,8 @@ def config_to_yaml(config: Config) -> str:
     return yaml.safe_dump(config.model_dump(mode="json"), allow_unicode=True, sort_keys=False)
 
 
-def _apply_override(raw: dict, item: str) -> None:
+def _apply_override(raw: dict, item: str) -> str:
+    """Set `a.b=value` (value read as YAML) in the raw dict; returns the dotted key."""
     key, sep, value = item.partition("=")
     key = key.strip().lstrip("-")
     if not sep or not key:
@@ -124,6 +127,7 @@ def _apply_override(raw: dict, item: str) -> None:
         if not isinstance(node, dict):
             raise ConfigError("is not a section", key=key)
     node[parts[-1]] = yaml.safe_load(value) if value.strip() else None
+    return key
 
 
 def _suggest(loc: Sequence[Any]) -> str:
@@ -134,7 +138,7 @@ def _suggest(loc: Sequence[Any]) -> str:
         if not (isinstance(ann, type) and issubclass(ann, BaseModel)):
             return ""
         section = ann
-    close = difflib.get_close_matches(str(loc[-1]), list(section.model_fields), n=1)
+    close = difflib.get_close_matches(str(loc[-1]), list(section.model_fields), n=1, cutoff=0.4)
     return (
         f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(section.model_fields)}"
     )

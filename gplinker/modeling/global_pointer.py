@@ -17,8 +17,9 @@ NEG = -1e12  # SPEC §3: masked cells; finite so a gold label on a masked cell i
 def rope(x: Tensor) -> Tensor:
     """Rotate pairs (2m, 2m+1) of x [..., L, d] by position i with θ_m = 10000^(-2m/d)."""
     L, d = x.shape[-2], x.shape[-1]
-    pos = torch.arange(L, dtype=torch.float32, device=x.device)
-    theta = torch.pow(10000.0, -torch.arange(0, d, 2, dtype=torch.float32, device=x.device) / d)
+    dtype = torch.float64 if x.dtype == torch.float64 else torch.float32  # angles never in bf16
+    pos = torch.arange(L, dtype=dtype, device=x.device)
+    theta = torch.pow(10000.0, -torch.arange(0, d, 2, dtype=dtype, device=x.device) / d)
     angle = pos[:, None] * theta[None, :]  # [L, d/2]
     cos = angle.cos().repeat_interleave(2, dim=-1).to(x.dtype)  # [L, d]
     sin = angle.sin().repeat_interleave(2, dim=-1).to(x.dtype)

@@ -130,12 +130,16 @@ class GPLinkerModel(nn.Module):
             state = load_file(str(directory / WEIGHTS_NAME))
         except (OSError, SafetensorError) as e:
             raise GPLinkerError(f"{directory / WEIGHTS_NAME}: cannot read weights ({e})") from e
-        missing, unexpected = model.load_state_dict(state, strict=False)
-        if missing or unexpected:
+        expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+        found = {k: tuple(v.shape) for k, v in state.items()}
+        if expected != found:
+            wrong = sorted(k for k in expected.keys() & found.keys() if expected[k] != found[k])
             raise GPLinkerError(
-                f"{directory}: weights do not match config.json "
-                f"(missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]})"
+                f"{directory}: {WEIGHTS_NAME} does not match {CONFIG_NAME} (missing "
+                f"{sorted(expected.keys() - found.keys())[:3]}, unexpected "
+                f"{sorted(found.keys() - expected.keys())[:3]}, other shape {wrong[:3]})"
             )
+        model.load_state_dict(state)
         return model
 
 

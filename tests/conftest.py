@@ -1,0 +1,55 @@
+"""Shared fixtures: a tokenizer built from data/sample, a tiny encoder config, the schema.
+
+No test touches the network: the hub is switched off for every test (the env variable is
+read once at import by huggingface_hub, so its constant is patched too).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import huggingface_hub.constants
+import pytest
+
+from gplinker.data.reader import read_examples
+from gplinker.schema import Example, Schema
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "data" / "sample"
+SHARED = ROOT.parent / "shared"
+TINY_ENCODER = {
+    "num_hidden_layers": 2,
+    "hidden_size": 32,
+    "num_attention_heads": 2,
+    "intermediate_size": 64,
+    "max_position_embeddings": 128,
+}
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+
+
+@pytest.fixture(scope="session")
+def schema() -> Schema:
+    return Schema.from_file(SAMPLE / "duee_event_schema.json")
+
+
+@pytest.fixture(scope="session")
+def sample_examples(schema: Schema) -> list[Example]:
+    return list(read_examples(SAMPLE / "train.json", schema))
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer(sample_examples: list[Example]):
+    from gplinker.data.tokenizer import build_wordpiece_tokenizer
+
+    return build_wordpiece_tokenizer((ex.text for ex in sample_examples), 2000)
+
+
+def sample_texts(split: str = "train") -> list[str]:
+    lines = (SAMPLE / f"{split}.json").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line)["text"] for line in lines]
