@@ -138,10 +138,11 @@ def _suggest(loc: Sequence[Any]) -> str:
         if not (isinstance(ann, type) and issubclass(ann, BaseModel)):
             return ""
         section = ann
-    close = difflib.get_close_matches(str(loc[-1]), list(section.model_fields), n=1, cutoff=0.4)
-    return (
-        f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(section.model_fields)}"
-    )
+    typo, known = str(loc[-1]), list(section.model_fields)
+    # a key that starts the typo (lr_rate -> lr) beats difflib's letter overlap
+    close = sorted((k for k in known if typo.startswith(k) or k.startswith(typo)), key=len)[-1:]
+    close = close or difflib.get_close_matches(typo, known, n=1)
+    return f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(known)}"
 
 
 def _line_of(node: yaml.Node | None, loc: Sequence[Any]) -> int | None:
