@@ -50,19 +50,21 @@ class ModelConfig(_Section):
 
 
 class TrainConfig(_Section):
-    epochs: int = Field(10, ge=1)
-    batch_size: int = Field(16, ge=1)
-    eval_batch_size: int = Field(64, ge=1)
-    optimizer: Literal["adax", "adamw"] = "adax"
-    lr: float = Field(2e-5, gt=0)
-    weight_decay: float = Field(0.0, ge=0)
+    epochs: int = Field(10, ge=1, description="passes over data.train; dev is scored after each")
+    batch_size: int = Field(16, ge=1, description="texts per training step")
+    eval_batch_size: int = Field(64, ge=1, description="texts per forward pass when scoring dev")
+    optimizer: Literal["adax", "adamw"] = Field("adax", description="AdaX (SPEC §5) or AdamW")
+    lr: float = Field(2e-5, gt=0, description="peak learning rate")
+    weight_decay: float = Field(0.0, ge=0, description="decoupled weight decay (AdamW-style)")
     schedule: Literal["constant", "linear", "cosine"] = Field(
         "constant", description="learning rate after warmup: constant, or decay to 0 at the end"
     )
     warmup_steps: int = Field(0, ge=0, description="linear warmup from 0 over this many steps")
     max_grad_norm: float = Field(0.0, ge=0, description="clip gradients to this norm; 0 = off")
-    seed: int = 42
-    mixed_precision: Literal["no", "bf16", "fp16"] = "no"
+    seed: int = Field(42, description="seeds torch, numpy, random and the batch order")
+    mixed_precision: Literal["no", "bf16", "fp16"] = Field(
+        "no", description="autocast of the encoder (Accelerate); heads and loss stay fp32"
+    )
     max_minutes: float | None = Field(
         None, gt=0, description="stop starting new steps after this many minutes (then evaluate)"
     )
@@ -77,7 +79,9 @@ class Config(_Section):
     data: DataConfig
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
-    output_dir: Path = Path("runs/default")
+    output_dir: Path = Field(
+        Path("runs/default"), description="run folder: config, logs, metrics, best/ and last/"
+    )
 
 
 def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:

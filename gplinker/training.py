@@ -10,6 +10,8 @@ import json
 import logging
 import math
 import random
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -168,7 +170,7 @@ def train(config: Config, *, resume: Path | None = None) -> TrainResult:
             disable=not accelerator.is_local_main_process,
             total=steps_per_epoch,
         )
-        running, seen = 0.0, 0
+        running, seen, samples, epoch_start = 0.0, 0, 0, time.monotonic()
         for idx in bar:
             batch = collate([(encs[i], labels[i]) for i in idx], len(schema)).to(accelerator.device)
             with accelerator.autocast():
@@ -181,7 +183,7 @@ def train(config: Config, *, resume: Path | None = None) -> TrainResult:
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             step += 1
-            running, seen = running + loss.item(), seen + 1
+            running, seen, samples = running + loss.item(), seen + 1, samples + len(idx)
             if step % t.log_every == 0:
                 bar.set_postfix(loss=f"{running / seen:.3f}")
                 logger.info("epoch %d step %d loss %.4f", epoch, step, running / seen)
@@ -193,10 +195,12 @@ def train(config: Config, *, resume: Path | None = None) -> TrainResult:
             "epoch": epoch,
             "step": step,
             "train_loss": running / max(seen, 1),
-            "minutes": (time.monotonic() - started) / 60,
+            "train_samples_per_s": samples / (time.monotonic() - epoch_start),
         }
         if dev_examples:
+            eval_start = time.monotonic()
             metrics = _evaluate(predictor, dev_examples, tokenizer, config)
+            row["eval_seconds"] = time.monotonic() - eval_start
             row.update({k: _prf_json(v) for k, v in metrics.items()})
             if not best or metrics["event"].f1 > best["event"].f1:
                 best, best_epoch = metrics, epoch
@@ -210,6 +214,7 @@ def train(config: Config, *, resume: Path | None = None) -> TrainResult:
                 metrics["trigger"].f1,
                 metrics["official"].f1,
             )
+        row["minutes"] = (time.monotonic() - started) / 60  # wall clock since train() began
         if accelerator.is_main_process:
             with (out_dir / "metrics.jsonl").open("a", encoding="utf-8") as f:
                 f.write(json.dumps(row, ensure_ascii=False) + "\n")
@@ -220,6 +225,17 @@ def train(config: Config, *, resume: Path | None = None) -> TrainResult:
         predictor.save_pretrained(last_dir)
         if not dev_examples:
             predictor.save_pretrained(best_dir)
+        run = {
+            "command": " ".join(sys.argv),
+            "git_commit": _git_commit(),
+            "device": str(accelerator.device),
+            "torch_threads": torch.get_num_threads(),
+            "wall_minutes": (time.monotonic() - started) / 60,
+            "steps": step,
+            "best_epoch": best_epoch,
+            "best": {k: _prf_json(v) for k, v in best.items()},
+        }
+        (out_dir / "run.json").write_text(json.dumps(run, indent=1), encoding="utf-8")
     return TrainResult(best, best_epoch, out_dir, best_dir, last_dir)
 
 
@@ -256,6 +272,21 @@ def _log_drops(name: str, report: DropReport, max_length: int) -> None:
         max_length,
         f" (e.g. {'; '.join(report.examples[:3])})" if report.examples else "",
     )
+
+
+def _git_commit() -> str | None:
+    """The commit of the code that ran, when it runs from a git checkout."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
 
 
 def _prf_json(p: PRF) -> dict:

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Put DuEE 1.0 (2021 release) in a folder and check it is the release the figures use.
+#
+#   bash scripts/get_duee.sh [DIR]      (default DIR: ../shared/data/duee)
+#
+# The data is Baidu's, under its own licence, so it is not in this repository. The official
+# source is the 千言 (LUGE) page https://www.luge.ai/#/luge/dataDetail?id=6 (also the
+# LIC2021 competition at https://aistudio.baidu.com/aistudio/competition/detail/65): sign in,
+# accept the licence, download duee_train.json.zip, duee_dev.json.zip and
+# duee_event_schema.json.zip, and unzip them into DIR. If DUEE_URL points to a mirror of the
+# three zips (DUEE_URL/duee_train.json.zip ...), this script downloads them itself.
+set -euo pipefail
+dir=${1:-../shared/data/duee}
+declare -A sha=(
+  [duee_train.json]=839a62fd93b0b8f0bcbe6ada70429ad2dcf097461f8a0f02c01ee9762d61f714
+  [duee_dev.json]=6092fa44bd2cdfca696d3b8022b837a6b2a63739e0804377b46cdfcf670c32d2
+  [duee_event_schema.json]=c47cb0f7398c8306dfdcee21bf16f3bb618adb02d5b1f00356df658905c554e3
+)
+mkdir -p "$dir" 2>/dev/null || true
+for f in "${!sha[@]}"; do
+  if [ ! -f "$dir/$f" ] && [ -n "${DUEE_URL:-}" ]; then
+    tmp=$(mktemp -d)
+    if curl -fsSL --max-time 120 -o "$tmp/$f.zip" "$DUEE_URL/$f.zip"; then
+      unzip -q -o -j "$tmp/$f.zip" "*$f" -d "$dir"
+    else
+      echo "error: could not download $DUEE_URL/$f.zip (no network, or not a mirror)" >&2
+    fi
+    rm -rf "$tmp"
+  fi
+  if [ ! -f "$dir/$f" ]; then
+    echo "error: $dir/$f is missing. Download it from https://www.luge.ai/#/luge/dataDetail?id=6" \
+      "(sign in, accept Baidu's licence) and unzip it into $dir; see the top of $0." >&2
+    exit 1
+  fi
+  got=$(sha256sum "$dir/$f" | cut -d' ' -f1)
+  if [ "$got" != "${sha[$f]}" ]; then
+    echo "warning: $dir/$f differs from the 2021 release the published figures use" >&2
+  else
+    echo "ok: $dir/$f"
+  fi
+done
