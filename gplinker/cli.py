@@ -19,7 +19,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     help="Chinese event extraction with GPLinker: train a model on DuEE-format JSONL, "
-    "extract events from new text, and score predictions against gold.",
+    "extract events from new text, and score predictions against gold. "
+    "Start with: gplinker train --config configs/sample.yaml",
 )
 _state = {"debug": False}
 
@@ -68,12 +69,11 @@ def train(
             help="YAML recipe, e.g. configs/sample.yaml",
         ),
     ],
-    resume: Annotated[Path | None, typer.Option(help="run folder to continue (not yet)")] = None,
 ) -> None:
     """Train a model and keep the best one by dev event F1.
 
     Extra words override the recipe, e.g. `train.epochs=3 output_dir=runs/x`.
-    The run folder gets config.yaml, train.log, metrics.jsonl (one line per epoch),
+    The run folder gets config.yaml, train.log, metrics.jsonl (one line per epoch), run.json,
     best/ and last/ (model folders for `gplinker predict`).
     """
     with user_errors():
@@ -85,7 +85,7 @@ def train(
         handler = logging.FileHandler(conf.output_dir / "train.log", encoding="utf-8")
         handler.setFormatter(logging.getLogger().handlers[0].formatter)
         logging.getLogger().addHandler(handler)
-        result = training.train(conf, resume=resume)
+        result = training.train(conf)
         from gplinker.metrics import format_metrics
 
         typer.echo(f"model: {result.best_dir}")

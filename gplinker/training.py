@@ -104,9 +104,8 @@ def prepare_examples(
     return encs, labels, report
 
 
-def train(config: Config, *, resume: Path | None = None) -> TrainResult:
-    if resume is not None:
-        raise ConfigError("resuming is not supported yet", key="--resume")
+def train(config: Config) -> TrainResult:
+    """Train, score dev after every epoch, keep the best folder by dev event F1."""
     if config.data.train is None:
         raise ConfigError("training needs a file", key="data.train")
     started = time.monotonic()
