@@ -3,7 +3,8 @@
     python scripts/results_table.py results/duee-tiny-issue2 > docs/results.md
 
 Reads metrics.jsonl (written by `gplinker train`), config.yaml and, when present,
-run.json (command, commit, device, wall minutes). Nothing in the table is typed by hand.
+run.json (command, commit, device, wall minutes) and train.log (gold spans that cannot be
+labels). Nothing in the table is typed by hand.
 """
 
 from __future__ import annotations
@@ -28,6 +29,13 @@ def table(run: Path) -> str:
             f"- commit: `{meta['git_commit']}`, device: {meta['device']}, "
             f"torch threads: {meta['torch_threads']}",
             f"- wall clock: {meta['wall_minutes']:.1f} minutes, {meta['steps']} steps",
+        ]
+    log = run / "train.log"
+    if log.exists():  # the span-drop counts train() logs at its start
+        out += [
+            "- " + line.split("gplinker.training: ", 1)[1].split(" (e.g.")[0]
+            for line in log.read_text(encoding="utf-8").splitlines()
+            if "cannot be labels" in line
         ]
     enc = config["model"].get("encoder_overrides", {})
     t = config["train"]
