@@ -166,6 +166,7 @@ def train(config: Config) -> TrainResult:
         bar = tqdm(
             batches,
             desc=f"epoch {epoch}/{t.epochs}",
+            leave=False,
             disable=not accelerator.is_local_main_process,
             total=steps_per_epoch,
         )
