@@ -20,6 +20,7 @@ import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 from tqdm.auto import tqdm
+from transformers import PreTrainedTokenizerFast
 
 from gplinker.config import Config, config_to_yaml
 from gplinker.data.alignment import Encoded, encode_batch
@@ -93,7 +94,7 @@ def lr_factor(step: int, total: int, config: Config) -> float:
 
 
 def prepare_examples(
-    examples: list[Example], tokenizer, schema: Schema, max_length: int
+    examples: list[Example], tokenizer: PreTrainedTokenizerFast, schema: Schema, max_length: int
 ) -> tuple[list[Encoded], list[SparseLabels], DropReport]:
     encs = encode_batch([ex.text for ex in examples], tokenizer, max_length)
     labels, report = [], DropReport()
@@ -108,7 +109,7 @@ def train(config: Config) -> TrainResult:
     """Train, score dev after every epoch, keep the best folder by dev event F1."""
     if config.data.train is None:
         raise ConfigError("training needs a file", key="data.train")
-    started = time.monotonic()
+    started, commit = time.monotonic(), _git_commit()  # the code that runs, not a later HEAD
     t = config.train
     set_seed(t.seed)
     accelerator = Accelerator(mixed_precision=t.mixed_precision)
@@ -138,8 +139,11 @@ def train(config: Config) -> TrainResult:
         train_examples, tokenizer, schema, config.data.max_length
     )
     _log_drops("train", report, config.data.max_length)
+    dev_encs: list[Encoded] = []
     if dev_examples:
-        _, _, dev_report = prepare_examples(dev_examples, tokenizer, schema, config.data.max_length)
+        dev_encs, _, dev_report = prepare_examples(
+            dev_examples, tokenizer, schema, config.data.max_length
+        )
         _log_drops("dev (still counted as gold by the metrics)", dev_report, config.data.max_length)
 
     optimizer = build_optimizer(model, config)
@@ -199,7 +203,7 @@ def train(config: Config) -> TrainResult:
         }
         if dev_examples:
             eval_start = time.monotonic()
-            metrics = _evaluate(predictor, dev_examples, tokenizer, config)
+            metrics = _evaluate(predictor, dev_examples, dev_encs, t.eval_batch_size)
             row["eval_seconds"] = time.monotonic() - eval_start
             row.update({k: _prf_json(v) for k, v in metrics.items()})
             if not best or metrics["event"].f1 > best["event"].f1:
@@ -226,8 +230,8 @@ def train(config: Config) -> TrainResult:
         if not dev_examples:
             predictor.save_pretrained(best_dir)
         run = {
-            "command": " ".join(sys.argv),
-            "git_commit": _git_commit(),
+            "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+            "git_commit": commit,
             "device": str(accelerator.device),
             "torch_threads": torch.get_num_threads(),
             "wall_minutes": (time.monotonic() - started) / 60,
@@ -240,17 +244,18 @@ def train(config: Config) -> TrainResult:
 
 
 def _evaluate(
-    predictor: GPLinker, examples: list[Example], tokenizer, config: Config
+    predictor: GPLinker, examples: list[Example], encs: list[Encoded], batch_size: int
 ) -> dict[str, PRF]:
+    """Dev metrics; the dev texts are tokenized once per run, not once per evaluation."""
     texts = [ex.text for ex in examples]
-    preds = predictor.extract(texts, batch_size=config.train.eval_batch_size, progress=True)
+    preds = predictor.extract_encoded(encs, texts, batch_size=batch_size, progress=True)
     return evaluate(
         {ex.id: p for ex, p in zip(examples, preds, strict=True)},
         {ex.id: ex.events for ex in examples},
     )
 
 
-def _tokenizer(config: Config, train_examples: list[Example]):
+def _tokenizer(config: Config, train_examples: list[Example]) -> PreTrainedTokenizerFast:
     m = config.model
     if m.tokenizer == "wordpiece":
         return build_wordpiece_tokenizer((ex.text for ex in train_examples), m.tokenizer_vocab_size)

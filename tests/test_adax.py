@@ -149,3 +149,20 @@ def test_adax_decreases_a_simple_quadratic():
     losses = [opt.step(closure).item() for _ in range(300)]
     assert losses[-1] < 1e-2 * first
     assert_close(p.detach(), target, rtol=0, atol=0.1)
+
+
+def test_state_stays_finite_after_two_million_steps_of_float32() -> None:
+    # v = Σ β2 (1 + β2)^(t-k) g² passes float32's max near t = 890k at β2 = 1e-4; the
+    # optimizer keeps v̂ (a weighted mean of g²) instead, which for a constant g is g².
+    p = torch.nn.Parameter(torch.tensor([1.0], dtype=torch.float32))
+    opt = AdaX([p], lr=0.1, eps=0.0)
+    p.grad = torch.tensor([0.5])
+    opt.step()
+    state = opt.state[p]
+    state["step"].fill_(2_000_000)
+    before = p.detach().clone()
+    opt.step()
+    assert torch.isfinite(state["exp_avg_sq"]).all()
+    torch.testing.assert_close(state["exp_avg_sq"], torch.tensor([0.25]))
+    # m after two steps of g = 0.5: 0.05 then 0.095; the step is lr * m / sqrt(v̂)
+    torch.testing.assert_close(p.detach(), before - 0.1 * 0.095 / 0.5)

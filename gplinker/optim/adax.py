@@ -13,7 +13,7 @@ from torch import Tensor
 class AdaX(torch.optim.Optimizer):
     """Adam with long-term memory: v never forgets, so v̂ is a weighted mean of all g².
 
-    Per parameter, at step t (SPEC §5):
+    Per parameter, at step t (SPEC §5; the state keeps v̂, see step()):
         m = β1 m + (1 - β1) g;  v = (1 + β2) v + β2 g²;  v̂ = v / ((1 + β2)^t - 1)
         θ ← θ (1 - lr·wd);  θ ← θ - lr · m / sqrt(v̂ + eps)
     eps sits inside the sqrt, as in the paper and SPEC §5 (other ports use sqrt(v̂) + eps),
@@ -69,11 +69,14 @@ class AdaX(torch.optim.Optimizer):
                 exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
 
                 exp_avg.mul_(beta1).add_(grad, alpha=1 - beta1)
-                exp_avg_sq.mul_(1 + beta2).addcmul_(grad, grad, value=beta2)
-                # (1 + β2)^t - 1 via expm1/log1p: with β2 = 1e-4 the plain power
-                # cancels and keeps only about 12 of 16 digits.
-                correction = math.expm1(t * math.log1p(beta2))
-                denom = (exp_avg_sq / correction).add_(eps).sqrt_()
+                # exp_avg_sq holds v̂ itself, not v: v grows like (1 + β2)^t and overflows
+                # float32 after ~890k steps at β2 = 1e-4. With c_t = (1 + β2)^t - 1 (via
+                # expm1/log1p; the plain power keeps only ~12 of 16 digits),
+                # v̂_t = v̂_{t-1} (1 + β2) c_{t-1} / c_t + g² β2 / c_t, the same numbers.
+                c_prev = math.expm1((t - 1) * math.log1p(beta2))
+                c_t = math.expm1(t * math.log1p(beta2))
+                exp_avg_sq.mul_((1 + beta2) * c_prev / c_t).addcmul_(grad, grad, value=beta2 / c_t)
+                denom = (exp_avg_sq + eps).sqrt_()
                 if weight_decay != 0.0:
                     p.mul_(1 - lr * weight_decay)
                 p.addcdiv_(exp_avg, denom, value=-lr)
