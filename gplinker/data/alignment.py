@@ -58,11 +58,22 @@ def encode(text: str, tokenizer: PreTrainedTokenizerFast, max_length: int) -> En
     return encode_batch([text], tokenizer, max_length)[0]
 
 
-def char_span_to_tokens(enc: Encoded, start: int, end: int) -> tuple[int, int] | None:
+Boundaries = tuple[dict[int, int], dict[int, int]]
+
+
+def token_boundaries(enc: Encoded) -> Boundaries:
+    """(char start -> token, char end -> token) over real tokens; build once per text."""
+    real = [(i, s, e) for i, (s, e) in enumerate(enc.offsets) if e > s]
+    return {s: i for i, s, _ in real}, {e: i for i, _, e in real}
+
+
+def char_span_to_tokens(
+    enc: Encoded, start: int, end: int, boundaries: Boundaries | None = None
+) -> tuple[int, int] | None:
     """Token (head, tail) whose chars are exactly [start, end), or None if the span
     does not start and end on token boundaries (or was cut)."""
-    h = next((i for i, (s, e) in enumerate(enc.offsets) if e > s and s == start), None)
-    t = next((i for i, (s, e) in enumerate(enc.offsets) if e > s and e == end), None)
+    starts, ends = boundaries or token_boundaries(enc)
+    h, t = starts.get(start), ends.get(end)
     if h is None or t is None or t < h:
         return None
     return h, t

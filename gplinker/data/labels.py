@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from itertools import combinations
 
-from gplinker.data.alignment import Encoded
+from gplinker.data.alignment import Encoded, char_span_to_tokens, token_boundaries
 from gplinker.schema import Example, Schema
 
 
@@ -39,8 +39,7 @@ class DropReport:
 
 
 def build_labels(ex: Example, enc: Encoded, schema: Schema) -> tuple[SparseLabels, DropReport]:
-    starts = {s: i for i, (s, e) in enumerate(enc.offsets) if e > s}
-    ends = {e: i for i, (s, e) in enumerate(enc.offsets) if e > s}
+    boundaries = token_boundaries(enc)
     covered = enc.covered_chars
     report = DropReport()
     argu: set[tuple[int, int, int]] = set()
@@ -50,8 +49,8 @@ def build_labels(ex: Example, enc: Encoded, schema: Schema) -> tuple[SparseLabel
         spans = []
         for a in sorted(event.arguments):
             report.spans += 1
-            h, t = starts.get(a.start), ends.get(a.end)
-            if h is None or t is None or t < h:
+            span = char_span_to_tokens(enc, a.start, a.end, boundaries)
+            if span is None:
                 if a.end > covered and enc.n_cut:
                     report.truncated += 1
                 else:
@@ -59,8 +58,8 @@ def build_labels(ex: Example, enc: Encoded, schema: Schema) -> tuple[SparseLabel
                 if len(report.examples) < 5:
                     report.examples.append(f"{ex.where} {a.role}={a.text!r}@{a.start}")
                 continue
-            argu.add((schema.label_id(event.event_type, a.role), h, t))
-            spans.append((h, t))
+            argu.add((schema.label_id(event.event_type, a.role), *span))
+            spans.append(span)
         for (h1, t1), (h2, t2) in combinations(spans, 2):
             heads.add((min(h1, h2), max(h1, h2)))
             tails.add((min(t1, t2), max(t1, t2)))
