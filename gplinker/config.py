@@ -53,7 +53,9 @@ class TrainConfig(_Section):
     epochs: int = Field(10, ge=1, description="passes over data.train; dev is scored after each")
     batch_size: int = Field(16, ge=1, description="texts per training step")
     eval_batch_size: int = Field(64, ge=1, description="texts per forward pass when scoring dev")
-    optimizer: Literal["adax", "adamw"] = Field("adax", description="AdaX (SPEC §5) or AdamW")
+    optimizer: Literal["adax", "adamw", "adam"] = Field(
+        "adax", description="AdaX (SPEC §5), AdamW, or Adam (the reference's 2e-5 setting)"
+    )
     lr: float = Field(2e-5, gt=0, description="peak learning rate")
     weight_decay: float = Field(0.0, ge=0, description="decoupled weight decay (AdamW-style)")
     schedule: Literal["constant", "linear", "cosine"] = Field(

@@ -76,6 +76,8 @@ def build_optimizer(model: torch.nn.Module, config: Config) -> torch.optim.Optim
             return AdaX(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
         case "adamw":
             return torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+        case "adam":  # L2 added to the gradient, as in the Keras reference
+            return torch.optim.Adam(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
 
 
 def lr_factor(step: int, total: int, config: Config) -> float:
