@@ -1,5 +1,5 @@
-"""Command line: gplinker train / predict / evaluate. Each parses, calls the library once,
-prints a summary. Library errors (GPLinkerError) become one `error:` line and exit code 2."""
+"""Command line: gplinker train / predict / evaluate / plot. Each parses, calls the library
+once, prints a summary. Library errors (GPLinkerError) become one `error:` line and exit code 2."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
@@ -134,6 +134,49 @@ def evaluate(
             typer.echo(json.dumps({k: asdict(v) for k, v in results.items()}, indent=1))
         else:
             typer.echo(format_metrics(results))
+
+
+@app.command()
+def plot(
+    runs: Annotated[
+        list[Path],
+        typer.Argument(
+            help="run folders of `gplinker train` (read: metrics.jsonl) or results files of "
+            "scripts/collect_result.py (read: their evaluations), "
+            "e.g. runs/x results/duee-tiny.json",
+            metavar="RUN_OR_JSON...",
+            show_default=False,
+        ),
+    ],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", dir_okay=False, help="PNG file to write")
+    ] = Path("curves.png"),
+    x: Annotated[
+        Literal["epoch", "minutes"],
+        typer.Option(
+            "--x",
+            help="x axis: epoch number, or wall-clock minutes since training began "
+            "(to compare runs whose epochs cost different time)",
+        ),
+    ] = "epoch",
+    label: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--label",
+            "-l",
+            help="legend name of a run, once per run in order (default: folder name, or the "
+            "results file's name)",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Draw learning curves into one PNG: train loss, dev trigger / argument / event F1
+    and official F1, one colour per run, all runs on the same axes."""
+    with user_errors():
+        from gplinker.curves import plot_curves
+
+        path = plot_curves(runs, output, x=x, labels=label or None)
+        typer.echo(f"wrote {path}")
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from gplinker.errors import ConfigError
 
@@ -25,7 +25,19 @@ class DataConfig(_Section):
     train: Path | None = Field(None, description="DuEE-format JSONL used for training")
     dev: Path | None = Field(None, description="DuEE-format JSONL evaluated after every epoch")
     schema_file: Path = Field(description="DuEE event schema (one event type a line)")
-    max_length: int = Field(128, ge=8, le=4096, description="tokens per text, [CLS]/[SEP] incl.")
+    max_length: int = Field(128, ge=8, le=4096, description="tokens per window, [CLS]/[SEP] incl.")
+    windows: bool = Field(
+        True, description="cover longer texts with overlapping windows; false = cut them"
+    )
+    window_overlap: int = Field(
+        32, ge=0, description="tokens shared by consecutive windows (< max_length - 2)"
+    )
+
+    @model_validator(mode="after")
+    def _overlap_fits(self) -> DataConfig:
+        if self.window_overlap >= self.max_length - 2:
+            raise ValueError(f"window_overlap must be below max_length - 2 = {self.max_length - 2}")
+        return self
 
 
 class ModelConfig(_Section):
@@ -63,6 +75,18 @@ class TrainConfig(_Section):
     )
     warmup_steps: int = Field(0, ge=0, description="linear warmup from 0 over this many steps")
     max_grad_norm: float = Field(0.0, ge=0, description="clip gradients to this norm; 0 = off")
+    loss: Literal["sparse", "soft"] = Field(
+        "sparse", description="multilabel CE on hard labels, or its soft-label form (SPEC §4)"
+    )
+    label_smoothing: float = Field(
+        0.0, ge=0, lt=0.5, description="soft loss only: targets 1-ε on labels, ε elsewhere"
+    )
+    gradient_penalty: float = Field(
+        0.0, ge=0, description="weight ε of ε/2·‖∇ loss‖² over the input embeddings (SPEC §6)"
+    )
+    ema_decay: float = Field(
+        0.0, ge=0, lt=1, description="evaluate and save an exponential moving average; 0 = off"
+    )
     seed: int = Field(42, description="seeds torch, numpy, random and the batch order")
     mixed_precision: Literal["no", "bf16", "fp16"] = Field(
         "no", description="autocast of the encoder (Accelerate); heads and loss stay fp32"
@@ -75,6 +99,13 @@ class TrainConfig(_Section):
         50, ge=1, description="batches whose texts are sorted by length together (1 = no sorting)"
     )
     log_every: int = Field(50, ge=1, description="steps between loss lines in train.log")
+    tensorboard: bool = Field(True, description="also log to TensorBoard under output_dir/tb")
+
+    @model_validator(mode="after")
+    def _smoothing_needs_soft(self) -> TrainConfig:
+        if self.label_smoothing and self.loss != "soft":
+            raise ValueError("label_smoothing needs loss: soft")
+        return self
 
 
 class Config(_Section):
@@ -105,6 +136,8 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
         key = ".".join(str(p) for p in err["loc"])
         if err["type"] == "extra_forbidden":
             message = f"unknown key{_suggest(err['loc'])}"
+        elif err["type"] == "value_error":  # a check across keys: the input is the section
+            message = str(err["ctx"]["error"])
         else:
             message = f"{err['msg'].lower()}, got {err.get('input')!r}"
         if any(key == o or key.startswith(o + ".") or o.startswith(key + ".") for o in overridden):

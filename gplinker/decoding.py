@@ -14,6 +14,7 @@ import networkx as nx
 import torch
 from torch import Tensor
 
+from gplinker.data.alignment import Encoded
 from gplinker.schema import TRIGGER, Argument, Event, Schema
 
 logger = logging.getLogger(__name__)
@@ -148,6 +149,37 @@ def decode_batch(
         decode(argu[b], head_link[b], tail_link[b], offsets[b], texts[b], schema, **kwargs)
         for b in range(len(texts))
     ]
+
+
+def merge_windows(events: Sequence[Sequence[Event]], windows: Sequence[Encoded]) -> list[Event]:
+    """Events of one text from the events decoded in each of its windows (in text order).
+
+    Offsets are absolute, so events need no shifting. An event cut by a window edge is seen
+    in parts: a part from a later window joins an earlier event of the same type and
+    trigger when both agree on the arguments their windows share. Duplicates and events
+    contained in another (one window saw less of it) then go, as in decode().
+    """
+    if len(windows) == 1:
+        return list(events[0])
+    merged: list[tuple[Event, list[Encoded]]] = []
+    for window, found in zip(windows, events, strict=True):
+        for ev in found:
+            for k, (other, seen_by) in enumerate(merged):
+                if _same_event(other, seen_by, ev, window):
+                    union = Event(ev.event_type, other.arguments | ev.arguments)
+                    merged[k] = (union, [*seen_by, window])
+                    break
+            else:
+                merged.append((ev, [window]))
+    return _finalise([ev for ev, _ in merged])
+
+
+def _same_event(old: Event, seen_by: Sequence[Encoded], new: Event, window: Encoded) -> bool:
+    if old.event_type != new.event_type or old.trigger is None or old.trigger != new.trigger:
+        return False
+    shared_old = {a for a in old.arguments if window.sees(a.start, a.end)}
+    shared_new = {a for a in new.arguments if any(w.sees(a.start, a.end) for w in seen_by)}
+    return shared_old == shared_new
 
 
 def _square(link: Tensor, seq_len: int) -> Tensor:

@@ -12,11 +12,11 @@ import torch
 from tqdm.auto import tqdm
 from transformers import PreTrainedTokenizerFast
 
-from gplinker.data.alignment import Encoded, encode_batch
+from gplinker.data.alignment import Encoded, encode_windows
 from gplinker.data.collate import collate, length_sorted_batches
 from gplinker.data.reader import read_examples, write_jsonl
 from gplinker.data.tokenizer import load_tokenizer
-from gplinker.decoding import decode_batch
+from gplinker.decoding import decode_batch, merge_windows
 from gplinker.errors import GPLinkerError
 from gplinker.modeling.model import GPLinkerModel
 from gplinker.schema import Event, Example, Schema
@@ -36,8 +36,11 @@ class GPLinker:
         *,
         max_length: int = 512,
         max_candidates: int = 256,
+        window_overlap: int | None = 32,
         device: torch.device | str | None = None,
     ):
+        """window_overlap: tokens shared by consecutive windows over a text longer than
+        max_length; None cuts such texts at max_length instead."""
         if model.folder_config.num_labels != len(schema):
             raise GPLinkerError(
                 f"the model has {model.folder_config.num_labels} labels but the schema gives "
@@ -45,6 +48,7 @@ class GPLinker:
             )
         self.model, self.tokenizer, self.schema = model, tokenizer, schema
         self.max_length, self.max_candidates = max_length, max_candidates
+        self.window_overlap = window_overlap
         self.device = torch.device(device) if device else next(model.parameters()).device
 
     @classmethod
@@ -78,39 +82,45 @@ class GPLinker:
     def extract(
         self, texts: Sequence[str], *, batch_size: int = 32, progress: bool = False
     ) -> list[list[Event]]:
-        encs = encode_batch(texts, self.tokenizer, self.max_length)
-        return self.extract_encoded(encs, texts, batch_size=batch_size, progress=progress)
+        windows = encode_windows(texts, self.tokenizer, self.max_length, self.window_overlap)
+        return self.extract_encoded(windows, texts, batch_size=batch_size, progress=progress)
 
     @torch.inference_mode()
     def extract_encoded(
         self,
-        encs: Sequence[Encoded],
+        windows: Sequence[Sequence[Encoded]],
         texts: Sequence[str],
         *,
         batch_size: int = 32,
         progress: bool = False,
     ) -> list[list[Event]]:
-        """Length-sorted batches (less padding), output in input order."""
+        """Events per text from its windows: length-sorted batches of windows (less
+        padding), merged per text, output in input order."""
         was_training = self.model.training
         self.model.eval()
-        results: list[list[Event]] = [[] for _ in texts]
-        batches = length_sorted_batches([len(e) for e in encs], batch_size)
+        flat = [(t, w) for t, ws in enumerate(windows) for w in ws]
+        found: list[list[Event]] = [[] for _ in flat]
+        batches = length_sorted_batches([len(w) for _, w in flat], batch_size)
         for idx in tqdm(batches, desc="predict", disable=not progress, leave=False):
-            batch = collate([(encs[i], None) for i in idx], len(self.schema))
+            batch = collate([(flat[i][1], None) for i in idx], len(self.schema))
             batch = batch.to(self.device)
             out = self.model(batch.input_ids, batch.attention_mask)
             events = decode_batch(
                 out.argu,
                 out.head_link,
                 out.tail_link,
-                [encs[i].offsets for i in idx],
-                [texts[i] for i in idx],
+                [flat[i][1].offsets for i in idx],
+                [texts[flat[i][0]] for i in idx],
                 self.schema,
                 max_candidates=self.max_candidates,
             )
             for i, ev in zip(idx, events, strict=True):
-                results[i] = ev
+                found[i] = ev
         self.model.train(was_training)
+        results, k = [], 0
+        for ws in windows:
+            results.append(merge_windows(found[k : k + len(ws)], ws))
+            k += len(ws)
         return results
 
 

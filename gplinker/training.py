@@ -18,20 +18,28 @@ from pathlib import Path
 
 import torch
 from accelerate import Accelerator
+from accelerate.state import AcceleratorState
 from accelerate.utils import set_seed
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 from transformers import PreTrainedTokenizerFast
 
-from gplinker.config import Config, config_to_yaml
-from gplinker.data.alignment import Encoded, encode_batch
+from gplinker.config import Config, DataConfig, config_to_yaml
+from gplinker.data.alignment import Encoded, encode_windows
 from gplinker.data.collate import Batch, bucketed_batches, collate
-from gplinker.data.labels import DropReport, SparseLabels, build_labels
+from gplinker.data.labels import DropReport, SparseLabels, build_window_labels
 from gplinker.data.reader import read_examples
 from gplinker.data.tokenizer import build_wordpiece_tokenizer, load_tokenizer
 from gplinker.errors import ConfigError
-from gplinker.losses import factored_sparse_multilabel_ce, sparse_multilabel_ce
+from gplinker.losses import (
+    factored_soft_multilabel_ce,
+    factored_sparse_multilabel_ce,
+    gradient_penalty,
+    sparse_multilabel_ce,
+    sparse_soft_multilabel_ce,
+)
 from gplinker.metrics import PRF, evaluate
-from gplinker.modeling.global_pointer import Factored
+from gplinker.modeling.global_pointer import Factored, span_mask
 from gplinker.modeling.model import GPLinkerModel, GPLinkerOutput
 from gplinker.optim import AdaX
 from gplinker.predict import GPLinker
@@ -49,9 +57,12 @@ class TrainResult:
     last_dir: Path
 
 
-def compute_loss(out: GPLinkerOutput, batch: Batch) -> torch.Tensor:
-    """SPEC §4: per pointer, sum the sparse loss over labels and average over the batch;
-    the three pointers' losses are added."""
+def compute_loss(
+    out: GPLinkerOutput, batch: Batch, loss: str = "sparse", smoothing: float = 0.0
+) -> torch.Tensor:
+    """SPEC §4: per pointer, sum the loss over labels and average over the batch; the three
+    pointers' losses are added. `loss="soft"` is the soft-label form with targets 1 - ε on
+    labels and ε on every other valid cell."""
     total = torch.zeros((), device=batch.input_ids.device)
     for scores, pos in (
         (out.argu, batch.argu),
@@ -59,13 +70,20 @@ def compute_loss(out: GPLinkerOutput, batch: Batch) -> torch.Tensor:
         (out.tail_link, batch.tail_link),
     ):
         if isinstance(scores, Factored):
-            loss = factored_sparse_multilabel_ce(
-                scores.qk, scores.col, scores.row, scores.mask, pos
-            )
+            parts = (scores.qk, scores.col, scores.row, scores.mask, pos)
+            if loss == "soft":
+                per_label = factored_soft_multilabel_ce(*parts, smoothing)
+            else:
+                per_label = factored_sparse_multilabel_ce(*parts)
         else:
             B, H, L, _ = scores.shape
-            loss = sparse_multilabel_ce(scores.reshape(B, H, L * L), pos)  # [B, H]
-        total = total + loss.sum(1).mean()
+            flat = scores.reshape(B, H, L * L)
+            if loss == "soft":
+                valid = span_mask(batch.attention_mask).reshape(B, 1, L * L)
+                per_label = sparse_soft_multilabel_ce(flat, pos, valid, smoothing)
+            else:
+                per_label = sparse_multilabel_ce(flat, pos)  # [B, H]
+        total = total + per_label.sum(1).mean()
     return total
 
 
@@ -96,15 +114,21 @@ def lr_factor(step: int, total: int, config: Config) -> float:
 
 
 def prepare_examples(
-    examples: list[Example], tokenizer: PreTrainedTokenizerFast, schema: Schema, max_length: int
-) -> tuple[list[Encoded], list[SparseLabels], DropReport]:
-    encs = encode_batch([ex.text for ex in examples], tokenizer, max_length)
-    labels, report = [], DropReport()
-    for ex, enc in zip(examples, encs, strict=True):
-        y, r = build_labels(ex, enc, schema)
-        labels.append(y)
+    examples: list[Example],
+    tokenizer: PreTrainedTokenizerFast,
+    schema: Schema,
+    max_length: int,
+    overlap: int | None = None,
+) -> tuple[list[list[Encoded]], list[tuple[Encoded, SparseLabels]], DropReport]:
+    """Windows per text (one, cut, when overlap is None) and (window, labels) pairs."""
+    windows = encode_windows([ex.text for ex in examples], tokenizer, max_length, overlap)
+    items: list[tuple[Encoded, SparseLabels]] = []
+    report = DropReport()
+    for ex, ws in zip(examples, windows, strict=True):
+        labels, r = build_window_labels(ex, ws, schema)
+        items.extend(zip(ws, labels, strict=True))
         report.add(r)
-    return encs, labels, report
+    return windows, items, report
 
 
 def train(config: Config) -> TrainResult:
@@ -114,8 +138,15 @@ def train(config: Config) -> TrainResult:
     started, commit = time.monotonic(), _git_commit()  # the code that runs, not a later HEAD
     t = config.train
     set_seed(t.seed)
-    accelerator = Accelerator(mixed_precision=t.mixed_precision)
     out_dir = Path(config.output_dir)
+    # Accelerate keeps one state per process; a second train() in the same process (a sweep,
+    # a notebook) may ask for another precision. The process group (PartialState) is kept.
+    AcceleratorState._reset_state(reset_partial_state=False)
+    accelerator = Accelerator(
+        mixed_precision=t.mixed_precision,
+        log_with="tensorboard" if t.tensorboard else None,
+        project_dir=out_dir,
+    )
     best_dir, last_dir = out_dir / "best", out_dir / "last"
     if accelerator.is_main_process:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -137,33 +168,45 @@ def train(config: Config) -> TrainResult:
         accelerator.device,
     )
 
-    encs, labels, report = prepare_examples(
-        train_examples, tokenizer, schema, config.data.max_length
+    overlap = config.data.window_overlap if config.data.windows else None
+    _, items, report = prepare_examples(
+        train_examples, tokenizer, schema, config.data.max_length, overlap
     )
-    _log_drops("train", report, config.data.max_length)
-    dev_encs: list[Encoded] = []
+    _log_drops(f"train ({len(items)} windows)", report, config.data)
+    dev_windows: list[list[Encoded]] = []
     if dev_examples:
-        dev_encs, _, dev_report = prepare_examples(
-            dev_examples, tokenizer, schema, config.data.max_length
+        dev_windows, _, dev_report = prepare_examples(
+            dev_examples, tokenizer, schema, config.data.max_length, overlap
         )
-        _log_drops("dev (still counted as gold by the metrics)", dev_report, config.data.max_length)
+        _log_drops("dev (still counted as gold by the metrics)", dev_report, config.data)
 
     optimizer = build_optimizer(model, config)
-    steps_per_epoch = math.ceil(len(encs) / t.batch_size)
+    steps_per_epoch = math.ceil(len(items) / t.batch_size)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: lr_factor(step, steps_per_epoch * t.epochs, config)
     )
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    ema = None
+    if t.ema_decay:  # evaluated and saved instead of the raw weights
+        ema = AveragedModel(
+            accelerator.unwrap_model(model),
+            multi_avg_fn=get_ema_multi_avg_fn(t.ema_decay),
+            use_buffers=True,
+        )
+    embedded = _capture_input_embeddings(model) if t.gradient_penalty else None
+    if t.tensorboard:
+        accelerator.init_trackers("tb")
     predictor = GPLinker(
-        accelerator.unwrap_model(model),
+        ema.module if ema is not None else accelerator.unwrap_model(model),
         tokenizer,
         schema,
         max_length=config.data.max_length,
         max_candidates=t.max_candidates,
+        window_overlap=overlap,
         device=accelerator.device,
     )
     rng = random.Random(t.seed)
-    lengths = [len(e) for e in encs]
+    lengths = [len(enc) for enc, _ in items]
     best: dict[str, PRF] = {}
     best_epoch, step, out_of_time = 0, 0, False
     for epoch in range(1, t.epochs + 1):
@@ -178,21 +221,31 @@ def train(config: Config) -> TrainResult:
         )
         running, seen, samples, epoch_start = 0.0, 0, 0, time.monotonic()
         for idx in bar:
-            batch = collate([(encs[i], labels[i]) for i in idx], len(schema)).to(accelerator.device)
+            batch = collate([items[i] for i in idx], len(schema)).to(accelerator.device)
             with accelerator.autocast():
                 out = model(batch.input_ids, batch.attention_mask, factored=True)
-            loss = compute_loss(out, batch)
-            accelerator.backward(loss)
+            loss = compute_loss(out, batch, t.loss, t.label_smoothing)
+            objective = loss
+            if embedded is not None:  # SPEC §6: ε/2 ‖∇_x loss‖² over the input embeddings
+                penalty = gradient_penalty(loss, embedded["output"])
+                objective = loss + 0.5 * t.gradient_penalty * penalty
+            accelerator.backward(objective)
             if t.max_grad_norm > 0:
                 accelerator.clip_grad_norm_(model.parameters(), t.max_grad_norm)
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
+            if ema is not None:
+                ema.update_parameters(accelerator.unwrap_model(model))
             step += 1
             running, seen, samples = running + loss.item(), seen + 1, samples + len(idx)
             if step % t.log_every == 0:
                 bar.set_postfix(loss=f"{running / seen:.3f}")
                 logger.info("epoch %d step %d loss %.4f", epoch, step, running / seen)
+                accelerator.log(
+                    {"train/loss": running / seen, "train/lr": scheduler.get_last_lr()[0]},
+                    step=step,
+                )
             if t.max_minutes is not None and time.monotonic() - started > 60 * t.max_minutes:
                 out_of_time = True
                 break
@@ -205,7 +258,7 @@ def train(config: Config) -> TrainResult:
         }
         if dev_examples:
             eval_start = time.monotonic()
-            metrics = _evaluate(predictor, dev_examples, dev_encs, t.eval_batch_size)
+            metrics = _evaluate(predictor, dev_examples, dev_windows, t.eval_batch_size)
             row["eval_seconds"] = time.monotonic() - eval_start
             row.update({k: _prf_json(v) for k, v in metrics.items()})
             if not best or metrics["event"].f1 > best["event"].f1:
@@ -221,6 +274,7 @@ def train(config: Config) -> TrainResult:
                 metrics["official"].f1,
             )
         row["minutes"] = (time.monotonic() - started) / 60  # wall clock since train() began
+        accelerator.log(_scalars(row), step=step)
         if accelerator.is_main_process:
             with (out_dir / "metrics.jsonl").open("a", encoding="utf-8") as f:
                 f.write(json.dumps(row, ensure_ascii=False) + "\n")
@@ -236,21 +290,48 @@ def train(config: Config) -> TrainResult:
             "git_commit": commit,
             "device": str(accelerator.device),
             "torch_threads": torch.get_num_threads(),
+            "n_params": n_params,
+            "epochs": epoch,
             "wall_minutes": (time.monotonic() - started) / 60,
             "steps": step,
             "best_epoch": best_epoch,
             "best": {k: _prf_json(v) for k, v in best.items()},
         }
         (out_dir / "run.json").write_text(json.dumps(run, indent=1), encoding="utf-8")
+    accelerator.end_training()
     return TrainResult(best, best_epoch, out_dir, best_dir, last_dir)
 
 
+def _capture_input_embeddings(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """Keeps the word-embedding output of the latest forward, the x of SPEC §6."""
+    captured: dict[str, torch.Tensor] = {}
+
+    def hook(_module: torch.nn.Module, _inputs: tuple, output: torch.Tensor) -> None:
+        captured["output"] = output
+
+    encoder = getattr(model, "module", model).encoder  # DDP wraps the model
+    encoder.get_input_embeddings().register_forward_hook(hook)
+    return captured
+
+
+def _scalars(row: dict) -> dict[str, float]:
+    """A metrics.jsonl row as TensorBoard scalars: dev/event_f1, train/loss, ..."""
+    out = {f"train/{k.removeprefix('train_')}": v for k, v in row.items() if k.startswith("train_")}
+    for name in ("event", "argument", "trigger", "official"):
+        if name in row:
+            out.update({f"dev/{name}_{k}": row[name][k] for k in ("precision", "recall", "f1")})
+    return out
+
+
 def _evaluate(
-    predictor: GPLinker, examples: list[Example], encs: list[Encoded], batch_size: int
+    predictor: GPLinker,
+    examples: list[Example],
+    windows: list[list[Encoded]],
+    batch_size: int,
 ) -> dict[str, PRF]:
     """Dev metrics; the dev texts are tokenized once per run, not once per evaluation."""
     texts = [ex.text for ex in examples]
-    preds = predictor.extract_encoded(encs, texts, batch_size=batch_size, progress=True)
+    preds = predictor.extract_encoded(windows, texts, batch_size=batch_size, progress=True)
     return evaluate(
         {ex.id: p for ex, p in zip(examples, preds, strict=True)},
         {ex.id: ex.events for ex in examples},
@@ -267,16 +348,18 @@ def _tokenizer(config: Config, train_examples: list[Example]) -> PreTrainedToken
     return load_tokenizer(name)
 
 
-def _log_drops(name: str, report: DropReport, max_length: int) -> None:
+def _log_drops(name: str, report: DropReport, data: DataConfig) -> None:
+    how = f"windows overlapping by {data.window_overlap}" if data.windows else "no windows"
     logger.info(
         "%s: %d of %d gold spans cannot be labels: %d off token boundaries, %d cut by "
-        "max_length=%d%s",
+        "max_length=%d (%s)%s",
         name,
         report.dropped,
         report.spans,
         report.off_boundary,
         report.truncated,
-        max_length,
+        data.max_length,
+        how,
         f" (e.g. {'; '.join(report.examples[:3])})" if report.examples else "",
     )
 

@@ -38,13 +38,13 @@ def main() -> None:
     schema = Schema.from_file(cfg.data.schema_file)
     examples = list(read_examples(cfg.data.train, schema))
     tok = load_tokenizer(cfg.model.tokenizer or cfg.model.encoder)
-    encs, labels, _ = prepare_examples(examples, tok, schema, cfg.data.max_length)
+    _, items, _ = prepare_examples(examples, tok, schema, cfg.data.max_length)
     model = GPLinkerModel.from_encoder(cfg.model, len(schema), len(tok))
     opt = build_optimizer(model, cfg)
-    lengths = [len(e) for e in encs]
+    lengths = [len(enc) for enc, _ in items]
     order = bucketed_batches(lengths, cfg.train.batch_size, cfg.train.bucket_size, random.Random(0))
     batches = [
-        collate([(encs[i], labels[i]) for i in idx], len(schema))
+        collate([items[i] for i in idx], len(schema))
         for idx, _ in zip(order, range(args.batches + 2), strict=False)
     ]
 

@@ -20,10 +20,19 @@ mkdir -p "$dir" 2>/dev/null || true
 for f in "${!sha[@]}"; do
   if [ ! -f "$dir/$f" ] && [ -n "${DUEE_URL:-}" ]; then
     tmp=$(mktemp -d)
-    if curl -fsSL --max-time 120 -o "$tmp/$f.zip" "$DUEE_URL/$f.zip"; then
-      unzip -q -o -j "$tmp/$f.zip" "*$f" -d "$dir"
-    else
-      echo "error: could not download $DUEE_URL/$f.zip (no network, or not a mirror)" >&2
+    # one line on failure: curl's own reason (e.g. "Could not resolve host"), then ours
+    if ! err=$(curl -fsSL --connect-timeout 20 --max-time 120 -o "$tmp/$f.zip" \
+      "$DUEE_URL/$f.zip" 2>&1); then
+      rm -rf "$tmp"
+      err=${err//$'\n'/ }
+      echo "error: could not download $DUEE_URL/$f.zip ($err); no network," \
+        "or DUEE_URL is not a mirror of the three zips" >&2
+      exit 1
+    fi
+    if ! err=$(unzip -q -o -j "$tmp/$f.zip" "*$f" -d "$dir" 2>&1); then
+      rm -rf "$tmp"
+      echo "error: $DUEE_URL/$f.zip is not a zip holding $f: ${err//$'\n'/ }" >&2
+      exit 1
     fi
     rm -rf "$tmp"
   fi

@@ -19,8 +19,8 @@ from gplinker.training import compute_loss, lr_factor, prepare_examples, train
 
 @pytest.fixture(scope="module")
 def batch_and_model(sample_examples, tiny_tokenizer, schema):
-    encs, labels, _ = prepare_examples(sample_examples[:6], tiny_tokenizer, schema, 64)
-    batch = collate(list(zip(encs, labels, strict=True)), len(schema))
+    _, items, _ = prepare_examples(sample_examples[:6], tiny_tokenizer, schema, 64)
+    batch = collate(items, len(schema))
     torch.manual_seed(0)
     config = ModelConfig(pretrained=False, encoder_overrides=TINY_ENCODER, head_size=16)
     model = GPLinkerModel.from_encoder(config, len(schema), len(tiny_tokenizer)).eval()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import combinations
 
@@ -39,29 +40,47 @@ class DropReport:
 
 
 def build_labels(ex: Example, enc: Encoded, schema: Schema) -> tuple[SparseLabels, DropReport]:
-    boundaries = token_boundaries(enc)
-    covered = enc.covered_chars
+    """Labels of a text seen through one window (cut at max_length)."""
+    labels, report = build_window_labels(ex, [enc], schema)
+    return labels[0], report
+
+
+def build_window_labels(
+    ex: Example, windows: Sequence[Encoded], schema: Schema
+) -> tuple[list[SparseLabels], DropReport]:
+    """Labels for each window of one text. A span is labelled in every window that sees it
+    whole; links join the spans of one event that share a window. The report counts each
+    gold span once: truncated if no window sees it whole, off-boundary if one does but its
+    ends fall inside tokens."""
     report = DropReport()
-    argu: set[tuple[int, int, int]] = set()
-    heads: set[tuple[int, int]] = set()
-    tails: set[tuple[int, int]] = set()
+    per_window = [(enc, token_boundaries(enc), set(), set(), set()) for enc in windows]
     for event in ex.events:
-        spans = []
+        spans: list[list[tuple[int, int]]] = [[] for _ in windows]
         for a in sorted(event.arguments):
             report.spans += 1
-            span = char_span_to_tokens(enc, a.start, a.end, boundaries)
-            if span is None:
-                if a.end > covered and enc.n_cut:
-                    report.truncated += 1
-                else:
+            seen = labelled = False
+            for w, (enc, boundaries, argu, _, _) in enumerate(per_window):
+                if not enc.sees(a.start, a.end):
+                    continue
+                seen = True
+                span = char_span_to_tokens(enc, a.start, a.end, boundaries)
+                if span is not None:
+                    labelled = True
+                    argu.add((schema.label_id(event.event_type, a.role), *span))
+                    spans[w].append(span)
+            if not labelled:
+                if seen:
                     report.off_boundary += 1
+                else:
+                    report.truncated += 1
                 if len(report.examples) < 5:
                     report.examples.append(f"{ex.where} {a.role}={a.text!r}@{a.start}")
-                continue
-            argu.add((schema.label_id(event.event_type, a.role), *span))
-            spans.append(span)
-        for (h1, t1), (h2, t2) in combinations(spans, 2):
-            heads.add((min(h1, h2), max(h1, h2)))
-            tails.add((min(t1, t2), max(t1, t2)))
-    labels = SparseLabels(tuple(sorted(argu)), tuple(sorted(heads)), tuple(sorted(tails)))
+        for (_, _, _, heads, tails), window_spans in zip(per_window, spans, strict=True):
+            for (h1, t1), (h2, t2) in combinations(window_spans, 2):
+                heads.add((min(h1, h2), max(h1, h2)))
+                tails.add((min(t1, t2), max(t1, t2)))
+    labels = [
+        SparseLabels(tuple(sorted(argu)), tuple(sorted(heads)), tuple(sorted(tails)))
+        for _, _, argu, heads, tails in per_window
+    ]
     return labels, report
