@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 import typer
 
-from gplinker.errors import GPLinkerError
+from gplinker.errors import GPLinkerError, InputError
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -43,13 +43,16 @@ def _main(
 
 
 @contextmanager
-def user_errors() -> Iterator[None]:
+def user_errors(line_hint: str | None = None) -> Iterator[None]:
+    """GPLinkerError -> `error: ...` and exit code 2; line_hint follows errors about a line."""
     try:
         yield
     except GPLinkerError as e:
         if _state["debug"]:
             raise
         typer.echo(f"error: {e}", err=True)
+        if line_hint and isinstance(e, InputError) and e.line is not None:
+            typer.echo(line_hint, err=True)
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
@@ -101,19 +104,32 @@ def predict(
     output: Annotated[str, typer.Option("--output", "-o", help="JSONL to write; - = stdout")],
     batch_size: Annotated[int, typer.Option(min=1, help="texts per forward pass")] = 32,
     device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 (default: best)")] = None,
+    on_error: Annotated[
+        Literal["fail", "record"],
+        typer.Option(
+            "--on-error",
+            help="a bad input line: fail = stop with `error: file:line: what` (no output file "
+            'is left); record = write {"id", "line", "error"} in its place and go on',
+        ),
+    ] = "fail",
 ) -> None:
     """Extract events: one output line per input line, same order, same ids.
 
     Output lines: {"id", "text", "event_list": [{"event_type", "trigger",
     "trigger_start_index", "arguments": [{"role", "argument", "argument_start_index"}]}]}.
+    A line without "id" gets "line-N" (its line number); an empty text gets an empty
+    event_list. Ends with "read N lines, wrote N, M in error" on stderr.
     """
-    with user_errors():
+    hint = None
+    if on_error == "fail":
+        hint = "(--on-error record writes an error record for each bad line and goes on)"
+    with user_errors(hint):
         from gplinker.predict import predict_file
 
-        summary = predict_file(model, input, output, batch_size=batch_size, device=device)
-        typer.echo(
-            f"read {summary.read} lines, wrote {summary.written} to {summary.output}", err=True
+        summary = predict_file(
+            model, input, output, batch_size=batch_size, device=device, on_error=on_error
         )
+        typer.echo(str(summary), err=True)
 
 
 @app.command()

@@ -10,10 +10,21 @@ class GPLinkerError(Exception):
 
 
 class InputError(GPLinkerError):
-    """A bad input file or line; the message starts with `path:line:`."""
+    """A bad input file or line; the message starts with `path:line:`.
 
-    def __init__(self, message: str, path: str | Path | None = None, line: int | None = None):
-        self.path, self.line, self.reason = path, line, message
+    `kind` names the sort of problem ("invalid JSON", "span mismatch", ...) so that a report
+    over a whole file can count them; None when it is not a per-line problem.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        path: str | Path | None = None,
+        line: int | None = None,
+        *,
+        kind: str | None = None,
+    ):
+        self.path, self.line, self.reason, self.kind = path, line, message, kind
         where = "" if path is None else f"{path}:{line}: " if line is not None else f"{path}: "
         super().__init__(f"{where}{message}")
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import itertools
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import torch
 from tqdm.auto import tqdm
@@ -14,10 +14,10 @@ from transformers import PreTrainedTokenizerFast
 
 from gplinker.data.alignment import Encoded, encode_windows
 from gplinker.data.collate import collate, length_sorted_batches
-from gplinker.data.reader import read_examples, write_jsonl
+from gplinker.data.reader import STDIN, BadLine, read_lines, write_jsonl
 from gplinker.data.tokenizer import load_tokenizer
 from gplinker.decoding import decode_batch, merge_windows
-from gplinker.errors import GPLinkerError
+from gplinker.errors import GPLinkerError, InputError
 from gplinker.modeling.model import GPLinkerModel
 from gplinker.schema import Event, Example, Schema
 
@@ -124,44 +124,104 @@ class GPLinker:
         return results
 
 
+OnError = Literal["fail", "record"]
+ERRORS_LOGGED = 10  # record mode: the first bad lines are logged too, not all of them
+
+
 @dataclass(frozen=True)
 class PredictSummary:
-    read: int
-    written: int
+    read: int  # input lines, blank and bad ones included
+    written: int  # output lines
+    errors: int  # bad input lines (record mode; fail mode stops at the first)
     output: str
+
+    def __str__(self) -> str:
+        return f"read {self.read} lines, wrote {self.written}, {self.errors} in error"
 
 
 def predict_file(
-    model_dir: str | Path,
+    model_dir: str | Path | GPLinker,
     input: str | Path,
     output: str | Path,
     *,
     batch_size: int = 32,
     chunk_size: int = 2048,
     device: str | None = None,
+    on_error: OnError = "fail",
+    progress: bool = True,
 ) -> PredictSummary:
-    """JSONL in -> JSONL out, one line per input line in order, ids kept. Streams in
-    chunks (constant memory); the output appears only when complete (atomic rename)."""
-    model = GPLinker.from_pretrained(model_dir, device=device)
-    counts = {"read": 0}
+    """JSONL in -> JSONL out ("-" = stdin / stdout): one line per input line, in order, ids
+    kept (a line without "id" gets "line-N", N its line number).
+
+    A bad input line (invalid UTF-8 or JSON, not an object, no string "text", a lone
+    surrogate, a non-string or reused id, a blank line) is an InputError naming file:line:
+    on_error="fail" raises it at the first one; "record" writes
+    `{"id": <its id or null>, "line": N, "error": "<what>"}` in its place and goes on. Any
+    string is a text; an empty one gets an empty event_list. Streams in chunks of
+    `chunk_size` lines: memory does not grow with the input, but for the table of ids used
+    to catch a reused one. A file output appears only when complete (temp file + rename):
+    a failed or interrupted run leaves neither it nor a temporary file.
+    """
+    if on_error not in ("fail", "record"):
+        raise ValueError(f"on_error should be 'fail' or 'record', got {on_error!r}")
+    _check_paths(input, output)  # before the model loads: a typo fails at once
+    model = (
+        model_dir
+        if isinstance(model_dir, GPLinker)
+        else GPLinker.from_pretrained(model_dir, device=device)
+    )
+    counts = {"read": 0, "errors": 0}
+
+    def predicted(chunk: list[Example | BadLine]) -> Iterator[dict]:
+        texts = [x.text for x in chunk if isinstance(x, Example)]
+        events = iter(model.extract(texts, batch_size=batch_size) if texts else [])
+        for item in chunk:
+            if isinstance(item, Example):
+                yield prediction_row(item, next(events))
+                continue
+            counts["errors"] += 1
+            if counts["errors"] <= ERRORS_LOGGED:
+                logger.warning("%s (recorded)", item.error)
+            if counts["errors"] == ERRORS_LOGGED:
+                logger.warning("further bad lines are only recorded in the output")
+            yield error_row(item)
 
     def rows() -> Iterator[dict]:
-        examples = read_examples(input)
-        for chunk in _chunks(examples, chunk_size):
-            counts["read"] += len(chunk)
-            events = model.extract([ex.text for ex in chunk], batch_size=batch_size)
-            for ex, ev in zip(chunk, events, strict=True):
-                yield prediction_row(ex, ev)
+        chunk: list[Example | BadLine] = []
+        for item in read_lines(input, blank_lines="error"):
+            counts["read"] += 1
+            if isinstance(item, BadLine) and on_error == "fail":
+                yield from predicted(chunk)  # the lines before it, then stop
+                raise item.error
+            chunk.append(item)
+            if len(chunk) == chunk_size:
+                yield from predicted(chunk)
+                chunk = []
+        yield from predicted(chunk)
 
-    written = write_jsonl(output, tqdm(rows(), desc="lines", unit=" lines"))
-    return PredictSummary(counts["read"], written, str(output))
+    lines = tqdm(rows(), desc="lines", unit=" lines", disable=not progress)
+    written = write_jsonl(output, lines)
+    return PredictSummary(counts["read"], written, counts["errors"], str(output))
+
+
+def _check_paths(input: str | Path, output: str | Path) -> None:
+    if str(input) != STDIN:
+        try:
+            with open(input, "rb"):
+                pass
+        except OSError as e:
+            raise InputError(f"cannot read: {e.strerror or e}", input) from e
+    if str(output) != STDIN:
+        if Path(output).is_dir():
+            raise InputError("cannot write: it is a folder", output)
+        if not Path(output).parent.is_dir():
+            raise InputError(f"cannot write: no folder {Path(output).parent}", output)
 
 
 def prediction_row(ex: Example, events: Sequence[Event]) -> dict:
     return {"id": ex.id, "text": ex.text, "event_list": [e.to_json() for e in events]}
 
 
-def _chunks(items: Iterable[Example], size: int) -> Iterator[list[Example]]:
-    it = iter(items)
-    while chunk := list(itertools.islice(it, size)):
-        yield chunk
+def error_row(bad: BadLine) -> dict:
+    """What record mode writes for a bad line: its id (or null), line number and why."""
+    return {"id": bad.id, "line": bad.line, "error": bad.error.reason}

@@ -142,11 +142,18 @@ def train(config: Config) -> TrainResult:
     # Accelerate keeps one state per process; a second train() in the same process (a sweep,
     # a notebook) may ask for another precision. The process group (PartialState) is kept.
     AcceleratorState._reset_state(reset_partial_state=False)
-    accelerator = Accelerator(
-        mixed_precision=t.mixed_precision,
-        log_with="tensorboard" if t.tensorboard else None,
-        project_dir=out_dir,
-    )
+    try:
+        accelerator = Accelerator(
+            mixed_precision=t.mixed_precision,
+            log_with="tensorboard" if t.tensorboard else None,
+            project_dir=out_dir,
+        )
+    except ValueError as e:  # a precision this device lacks: Accelerate says which
+        raise ConfigError(str(e), key="train.mixed_precision") from e
+    if t.mixed_precision == "fp16" and accelerator.device.type == "cpu":  # Accelerate ignores it
+        raise ConfigError(
+            "fp16 autocast needs a GPU; on a CPU use bf16 or no", key="train.mixed_precision"
+        )
     best_dir, last_dir = out_dir / "best", out_dir / "last"
     if accelerator.is_main_process:
         out_dir.mkdir(parents=True, exist_ok=True)

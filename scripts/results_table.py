@@ -139,7 +139,9 @@ def comparison(group: str, arms: list[dict]) -> list[str]:
     else:
         out += [
             f"Baseline: `{base['name']}`. Each arm's config equals the baseline's except the "
-            "keys shown (output_dir aside). F1 at the arm's best epoch; minutes per epoch = "
+            "keys shown (output_dir aside); a key the baseline's config lacks (added by later "
+            "code) is listed with the arm's value, whatever it means for the baseline. "
+            "F1 at the arm's best epoch; minutes per epoch = "
             "wall minutes / epochs (dev evaluation included).",
             "",
         ]

@@ -229,3 +229,11 @@ def test_tensorboard_gets_the_per_epoch_metrics(tiny_data, tmp_path) -> None:
     tags = set(acc.Tags()["scalars"])
     assert {"dev/event_f1", "dev/argument_f1", "dev/official_f1", "train/loss"} <= tags
     assert [e.step for e in acc.Scalars("dev/event_f1")] == [1, 2]  # one per epoch
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="fp16 works where a GPU is")
+def test_fp16_on_a_cpu_is_a_config_error_naming_the_key(tiny_data, tmp_path) -> None:
+    from gplinker.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"train\.mixed_precision.*fp16"):
+        train(tiny_config(tiny_data, tmp_path, "train.mixed_precision=fp16"))

@@ -4,23 +4,65 @@ A line looks like ``{"id": ..., "text": ..., "event_list": [{"event_type", "trig
 "trigger_start_index", "arguments": [{"role", "argument", "argument_start_index"}]}]}``.
 ``event_list`` may be absent (test files): the example then has no events. ``id`` may be
 absent too: the example's id is then ``"line-N"`` (N = its line number). Extra keys such
-as ``class`` or ``alias`` are ignored. Blank lines are skipped but still counted.
+as ``class`` or ``alias`` are ignored. Blank lines are skipped but still counted (or, for
+prediction input, reported: see `read_lines`).
+
+Any string is a valid text, including an empty one, 100k characters, control and
+zero-width characters, emoji and CJK extension characters; only lone surrogates (a
+``"\\ud800"`` escape, which is not Unicode text and can be neither tokenized nor written
+as UTF-8) are refused. Three ways to read: `read_examples` streams and stops at the first
+bad line, `read_lines` streams every line as an Example or a BadLine without stopping
+(prediction), and `load_examples` checks a whole file and reports every bad line at once
+(training data).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
 import sys
 import tempfile
+from collections import Counter
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from gplinker.errors import InputError
 from gplinker.schema import TRIGGER, Argument, Event, Example, Schema
 
+logger = logging.getLogger(__name__)
 STDIN = "-"
+
+# kinds of bad line (InputError.kind), counted by `check_examples`
+INVALID_UTF8 = "invalid UTF-8"
+INVALID_JSON = "invalid JSON"
+NOT_AN_OBJECT = "not a JSON object"
+EMPTY_LINE = "empty line"
+MISSING_FIELD = "missing field"
+WRONG_TYPE = "wrong type"
+LONE_SURROGATE = "lone surrogate"
+EMPTY_SPAN = "empty span"
+SPAN_MISMATCH = "span mismatch"
+RESERVED_ROLE = "reserved role"
+UNKNOWN_EVENT_TYPE = "unknown event type"
+UNKNOWN_ROLE = "unknown role"
+DUPLICATE_ID = "duplicate id"
+
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+@dataclass(frozen=True, slots=True)
+class BadLine:
+    """A line that could not be read: its number, why (an InputError naming file:line, with
+    a `kind`), and its id if it has one (its "id", or "line-N" when it is a JSON object
+    without one; None when it is not a JSON object or its id is not a string)."""
+
+    line: int
+    error: InputError
+    id: str | None = None
 
 
 def read_examples(path: str | Path, schema: Schema | None = None) -> Iterator[Example]:
@@ -28,8 +70,25 @@ def read_examples(path: str | Path, schema: Schema | None = None) -> Iterator[Ex
 
     With a schema, every event type and (event type, role) must be in it.
     """
+    for item in read_lines(path, schema):
+        if isinstance(item, BadLine):
+            raise item.error
+        yield item
+
+
+def read_lines(
+    path: str | Path,
+    schema: Schema | None = None,
+    *,
+    blank_lines: Literal["skip", "error"] = "skip",
+) -> Iterator[Example | BadLine]:
+    """Stream every line of a DuEE JSONL file ("-" = stdin) as an Example or a BadLine, in
+    order, without stopping at bad lines. blank_lines="error" makes a blank line a BadLine
+    too (prediction: one output line per input line); "skip" passes over it. A line reusing
+    an earlier example's id is a BadLine (the earlier one stays good). Raises InputError
+    only when the file itself cannot be read."""
     if str(path) == STDIN:
-        yield from _read_lines(sys.stdin.buffer, "<stdin>", schema)
+        yield from _read_lines(sys.stdin.buffer, "<stdin>", schema, blank_lines)
         return
     path = Path(path)
     try:
@@ -37,96 +96,153 @@ def read_examples(path: str | Path, schema: Schema | None = None) -> Iterator[Ex
     except OSError as e:
         raise InputError(f"cannot read: {e.strerror or e}", path) from e
     with f:
-        yield from _read_lines(f, path, schema)
+        yield from _read_lines(f, path, schema, blank_lines)
 
 
 def _read_lines(
-    lines: Iterable[bytes], path: str | Path, schema: Schema | None
-) -> Iterator[Example]:
+    lines: Iterable[bytes], path: str | Path, schema: Schema | None, blank_lines: str
+) -> Iterator[Example | BadLine]:
     name = path if isinstance(path, str) else path.name
+    # the one thing that grows with the input: id -> line, to catch a reused id
     seen: dict[str, int] = {}
     lineno = 0
     try:
         for lineno, raw in enumerate(lines, 1):
             try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                raise InputError(
-                    f"invalid UTF-8 at byte {e.start} of the line ({raw[e.start : e.end]!r})",
-                    path,
-                    lineno,
-                ) from e
-            if not line.strip():
+                ex = _read_line(raw, path, lineno, f"{name}:{lineno}", schema, blank_lines)
+                if ex is None:
+                    continue
+                if ex.id in seen:
+                    raise InputError(
+                        f"id {ex.id!r} already used on line {seen[ex.id]}",
+                        path,
+                        lineno,
+                        kind=DUPLICATE_ID,
+                    )
+            except InputError as e:
+                yield BadLine(lineno, e, _line_id(raw, lineno))
                 continue
-            ex = _parse_line(line, path, lineno, f"{name}:{lineno}", schema)
-            if ex.id in seen:
-                raise InputError(f"id {ex.id!r} already used on line {seen[ex.id]}", path, lineno)
             seen[ex.id] = lineno
             yield ex
     except OSError as e:
         raise InputError(f"cannot read: {e.strerror or e}", path, lineno + 1) from e
 
 
+def _read_line(
+    raw: bytes,
+    path: str | Path,
+    lineno: int,
+    where: str,
+    schema: Schema | None,
+    blank_lines: str,
+) -> Example | None:
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise InputError(
+            f"invalid UTF-8 at byte {e.start} of the line ({raw[e.start : e.end]!r})",
+            path,
+            lineno,
+            kind=INVALID_UTF8,
+        ) from e
+    if not line.strip():
+        if blank_lines == "skip":
+            return None
+        raise InputError("empty line (expected a JSON object)", path, lineno, kind=EMPTY_LINE)
+    return _parse_line(line, path, lineno, where, schema)
+
+
+def _line_id(raw: bytes, lineno: int) -> str | None:
+    """The id a bad line would have had, for its error record."""
+    try:
+        row = json.loads(raw.decode("utf-8").removeprefix("\ufeff"))
+    except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError included
+        return None
+    if not isinstance(row, dict):
+        return None
+    ex_id = row.get("id", f"line-{lineno}")
+    return ex_id if isinstance(ex_id, str) and not _SURROGATE.search(ex_id) else None
+
+
 def _parse_line(
     line: str, path: str | Path, lineno: int, where: str, schema: Schema | None
 ) -> Example:
-    def fail(message: str) -> InputError:
-        return InputError(message, path, lineno)
+    def fail(message: str, kind: str) -> InputError:
+        return InputError(message, path, lineno, kind=kind)
 
-    line = line.removeprefix("\ufeff")  # a BOM on the first line of files saved by Windows tools
+    # a BOM on the first line of files saved by Windows tools; the line ending goes too, so
+    # that a line cut short reports its own last column, not "column 1" of the next line
+    line = line.removeprefix("\ufeff").rstrip("\r\n")
     try:
         row = json.loads(line)
     except json.JSONDecodeError as e:
-        raise fail(f"invalid JSON: {e.msg} at column {e.colno}") from e
+        raise fail(f"invalid JSON: {e.msg} at column {e.colno}", INVALID_JSON) from e
+    except RecursionError as e:  # [[[[...]]]] thousands deep
+        raise fail("invalid JSON: nested too deeply", INVALID_JSON) from e
     if not isinstance(row, dict):
-        raise fail(f"expected a JSON object, got {_kind(row)}")
+        raise fail(f"expected a JSON object, got {_kind(row)}", NOT_AN_OBJECT)
     if "text" not in row:
-        raise fail('"text" is missing')
+        raise fail('"text" is missing', MISSING_FIELD)
     text = row["text"]
     if not isinstance(text, str):
-        raise fail(f'"text" should be a string, got {_kind(text)}')
+        raise fail(f'"text" should be a string, got {_kind(text)}', WRONG_TYPE)
+    _check_unicode(text, '"text"', fail)
     if "id" in row:
         ex_id = row["id"]
         if not isinstance(ex_id, str):
-            raise fail(f'"id" should be a string, got {_kind(ex_id)}')
+            raise fail(f'"id" should be a string, got {_kind(ex_id)}', WRONG_TYPE)
+        _check_unicode(ex_id, '"id"', fail)
     else:
         ex_id = f"line-{lineno}"
     events_json = row.get("event_list", [])
     if not isinstance(events_json, list):
-        raise fail(f'"event_list" should be a list, got {_kind(events_json)}')
+        raise fail(f'"event_list" should be a list, got {_kind(events_json)}', WRONG_TYPE)
     events = []
     for i, ev in enumerate(events_json):
         at = f"event_list[{i}]"
         if not isinstance(ev, dict):
-            raise fail(f"{at} should be an object, got {_kind(ev)}")
+            raise fail(f"{at} should be an object, got {_kind(ev)}", WRONG_TYPE)
         event_type = _field(ev, "event_type", str, at, fail)
+        _check_unicode(event_type, f'{at}: "event_type"', fail)
         if schema is not None and not schema.has(event_type, TRIGGER):
-            raise fail(f"{at}: event type {event_type!r} is not in the schema")
+            raise fail(f"{at}: event type {event_type!r} is not in the schema", UNKNOWN_EVENT_TYPE)
         args = [_span(ev, "trigger", "trigger_start_index", TRIGGER, text, at, fail)]
         args_json = ev.get("arguments", [])
         if not isinstance(args_json, list):
-            raise fail(f'{at}: "arguments" should be a list, got {_kind(args_json)}')
+            raise fail(f'{at}: "arguments" should be a list, got {_kind(args_json)}', WRONG_TYPE)
         for j, arg in enumerate(args_json):
             aat = f"{at}.arguments[{j}]"
             if not isinstance(arg, dict):
-                raise fail(f"{aat} should be an object, got {_kind(arg)}")
+                raise fail(f"{aat} should be an object, got {_kind(arg)}", WRONG_TYPE)
             role = _field(arg, "role", str, aat, fail)
+            _check_unicode(role, f'{aat}: "role"', fail)
             if role == TRIGGER:
-                raise fail(f"{aat}: role {TRIGGER!r} is reserved for the trigger")
+                raise fail(f"{aat}: role {TRIGGER!r} is reserved for the trigger", RESERVED_ROLE)
             if schema is not None and not schema.has(event_type, role):
-                raise fail(f"{aat}: role {role!r} is not in the schema for {event_type!r}")
+                raise fail(
+                    f"{aat}: role {role!r} is not in the schema for {event_type!r}", UNKNOWN_ROLE
+                )
             args.append(_span(arg, "argument", "argument_start_index", role, text, aat, fail))
         events.append(Event(event_type, frozenset(args)))
     return Example(id=ex_id, text=text, events=tuple(events), where=where)
 
 
+def _check_unicode(value: str, what: str, fail: Any) -> None:
+    if m := _SURROGATE.search(value):
+        raise fail(
+            f"{what} holds a lone surrogate {m.group()!r} at character {m.start()} "
+            "(not Unicode text: a broken \\ud800-\\udfff escape?)",
+            LONE_SURROGATE,
+        )
+
+
 def _field(obj: dict, key: str, kind: type, at: str, fail: Any) -> Any:
     if key not in obj:
-        raise fail(f'{at}: "{key}" is missing')
+        raise fail(f'{at}: "{key}" is missing', MISSING_FIELD)
     value = obj[key]
     # bool is an int subclass; a start index of true is a mistake, not 1
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise fail(f'{at}: "{key}" should be {_KIND_NAMES[kind]}, got {_kind(value)}')
+        raise fail(f'{at}: "{key}" should be {_KIND_NAMES[kind]}, got {_kind(value)}', WRONG_TYPE)
     return value
 
 
@@ -136,10 +252,13 @@ def _span(
     span = _field(obj, key, str, at, fail)
     start = _field(obj, start_key, int, at, fail)
     if not span:
-        raise fail(f'{at}: "{key}" is empty')
+        raise fail(f'{at}: "{key}" is empty', EMPTY_SPAN)
     found = text[start : start + len(span)] if start >= 0 else ""
     if found != span:
-        raise fail(f'{at}: "{key}" is {span!r} but text[{start}:{start + len(span)}] is {found!r}')
+        raise fail(
+            f'{at}: "{key}" is {span!r} but text[{start}:{start + len(span)}] is {found!r}',
+            SPAN_MISMATCH,
+        )
     return Argument(role, span, start)
 
 
@@ -168,32 +287,122 @@ def example_to_json(ex: Example) -> dict:
     return {"id": ex.id, "text": ex.text, "event_list": [ev.to_json() for ev in ex.events]}
 
 
+@dataclass(frozen=True)
+class CheckedFile:
+    """Every line of a file: the good examples and the bad lines, in file order."""
+
+    path: str | Path
+    examples: list[Example]
+    bad: list[BadLine]
+
+    @property
+    def counts(self) -> Counter[str]:
+        """Bad lines per kind (InputError.kind; a bad line counts once, by its first problem)."""
+        return Counter(b.error.kind or "other" for b in self.bad)
+
+    def report(self, max_shown: int = 10) -> str:
+        """'N of M lines are invalid (kind: n, ...):' then the first max_shown, one a line."""
+        n_lines = len(self.examples) + len(self.bad)
+        kinds = ", ".join(f"{kind}: {n}" for kind, n in self.counts.most_common())
+        first = f"; the first {max_shown}" if len(self.bad) > max_shown else ""
+        lines = [f"{len(self.bad)} of {n_lines} lines are invalid ({kinds}){first}:"]
+        lines += [f"  {b.error}" for b in self.bad[:max_shown]]
+        if len(self.bad) > max_shown:
+            lines.append(f"  ... and {len(self.bad) - max_shown} more")
+        return "\n".join(lines)
+
+
+def check_examples(path: str | Path, schema: Schema | None = None) -> CheckedFile:
+    """Read a whole DuEE file, going on past bad lines: every bad line, not the first."""
+    examples: list[Example] = []
+    bad: list[BadLine] = []
+    for item in read_lines(path, schema):
+        if isinstance(item, BadLine):
+            bad.append(item)
+        else:
+            examples.append(item)
+    return CheckedFile(path, examples, bad)
+
+
+def load_examples(
+    path: str | Path,
+    schema: Schema | None = None,
+    *,
+    skip_invalid: bool = False,
+    max_shown: int = 10,
+) -> list[Example]:
+    """All examples of a training or dev file, every line checked before any is used.
+
+    A line is bad for any reason `read_examples` stops at: invalid UTF-8 or JSON, a missing
+    or mistyped field, a trigger or argument whose text is not the text at its start index,
+    an event type or role not in the schema, an id used before. If any is bad, one
+    InputError lists the first `max_shown` as `file:line: what` and counts every kind. With
+    skip_invalid=True the bad lines are dropped instead, whole (an example with one bad
+    event goes entirely), and a warning gives the same report: never a silent drop.
+    Blank lines hold no data and are passed over.
+    """
+    checked = check_examples(path, schema)
+    if checked.bad and not skip_invalid:
+        raise InputError(
+            f"{checked.report(max_shown)}\n"
+            "fix these lines, or skip them with skip_invalid (data.skip_invalid: true)",
+            path,
+        )
+    if checked.bad:
+        logger.warning(
+            "%s: skipped %d invalid lines, kept %d: %s",
+            path,
+            len(checked.bad),
+            len(checked.examples),
+            checked.report(max_shown),
+        )
+    return checked.examples
+
+
 def write_jsonl(path: str | Path, rows: Iterable[dict]) -> int:
     """Write one JSON object a line ("-" = stdout); return the count.
 
-    A file is written to a temporary sibling and renamed over the target, so a reader never
-    sees half a file and an error midway leaves the target as it was.
+    A file is written to a temporary sibling, flushed to disk and renamed over the target,
+    so a reader never sees half a file, and an error or Ctrl-C midway leaves the target as
+    it was and no temporary file. A failed write (no such folder, disk full) is an
+    InputError naming the file.
     """
     if str(path) == STDIN:
-        return _dump(rows, sys.stdout)
+        return _dump(rows, sys.stdout, "<stdout>")
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise InputError(f"cannot write: {e.strerror or e}", path) from e
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            n = _dump(rows, f)
-        # mkstemp makes the file 0600; give it the target's mode, or the usual 0644
-        os.chmod(tmp, path.stat().st_mode & 0o7777 if path.exists() else 0o644)
-        os.replace(tmp, path)
+            n = _dump(rows, f, path)
+            try:
+                os.fsync(f.fileno())
+            except OSError as e:
+                raise InputError(f"cannot write: {e.strerror or e}", path) from e
+        try:
+            # mkstemp makes the file 0600; give it the target's mode, or the usual 0644
+            os.chmod(tmp, path.stat().st_mode & 0o7777 if path.exists() else 0o644)
+            os.replace(tmp, path)
+        except OSError as e:
+            raise InputError(f"cannot write: {e.strerror or e}", path) from e
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return n
 
 
-def _dump(rows: Iterable[dict], f: Any) -> int:
+def _dump(rows: Iterable[dict], f: Any, name: str | Path) -> int:
     n = 0
     for row in rows:
-        f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        try:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        except OSError as e:
+            raise InputError(f"cannot write: {e.strerror or e}", name) from e
         n += 1
-    f.flush()
+    try:
+        f.flush()
+    except OSError as e:
+        raise InputError(f"cannot write: {e.strerror or e}", name) from e
     return n
