@@ -26,6 +26,9 @@ class DataConfig(_Section):
     dev: Path | None = Field(None, description="DuEE-format JSONL evaluated after every epoch")
     schema_file: Path = Field(description="DuEE event schema (one event type a line)")
     max_length: int = Field(128, ge=8, le=4096, description="tokens per window, [CLS]/[SEP] incl.")
+    skip_invalid: bool = Field(
+        False, description="drop bad train/dev lines (counted and reported) instead of failing"
+    )
     windows: bool = Field(
         True, description="cover longer texts with overlapping windows; false = cut them"
     )

@@ -28,7 +28,7 @@ from gplinker.config import Config, DataConfig, config_to_yaml
 from gplinker.data.alignment import Encoded, encode_windows
 from gplinker.data.collate import Batch, bucketed_batches, collate
 from gplinker.data.labels import DropReport, SparseLabels, build_window_labels
-from gplinker.data.reader import read_examples
+from gplinker.data.reader import load_examples
 from gplinker.data.tokenizer import build_wordpiece_tokenizer, load_tokenizer
 from gplinker.errors import ConfigError
 from gplinker.losses import (
@@ -161,8 +161,11 @@ def train(config: Config) -> TrainResult:
         (out_dir / "metrics.jsonl").write_text("")
 
     schema = Schema.from_file(config.data.schema_file)
-    train_examples = list(read_examples(config.data.train, schema))
-    dev_examples = list(read_examples(config.data.dev, schema)) if config.data.dev else []
+    skip = config.data.skip_invalid  # every line is checked first; bad ones are reported
+    train_examples = load_examples(config.data.train, schema, skip_invalid=skip)
+    dev_examples = (
+        load_examples(config.data.dev, schema, skip_invalid=skip) if config.data.dev else []
+    )
     tokenizer = _tokenizer(config, train_examples)
     model = GPLinkerModel.from_encoder(config.model, len(schema), len(tokenizer))
     n_params = sum(p.numel() for p in model.parameters())

@@ -237,3 +237,16 @@ def test_fp16_on_a_cpu_is_a_config_error_naming_the_key(tiny_data, tmp_path) -> 
 
     with pytest.raises(ConfigError, match=r"train\.mixed_precision.*fp16"):
         train(tiny_config(tiny_data, tmp_path, "train.mixed_precision=fp16"))
+
+
+def test_bad_training_lines_fail_the_run_or_are_skipped_and_counted(tiny_data, tmp_path, caplog):
+    from gplinker.errors import InputError
+
+    lines = (tiny_data / "train.json").read_text(encoding="utf-8").splitlines()
+    bad = tmp_path / "train.json"
+    bad.write_text("\n".join([*lines, lines[0], "not json"]) + "\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"train\.json:18"):
+        train(tiny_config(tiny_data, tmp_path / "fail", f"data.train={bad}"))
+    run = tmp_path / "skip"
+    train(tiny_config(tiny_data, run, f"data.train={bad}", "data.skip_invalid=true"))
+    assert "2 of 18 lines are invalid" in caplog.text
