@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -63,7 +64,7 @@ def user_errors(line_hint: str | None = None) -> Iterator[None]:
 def train(
     ctx: typer.Context,
     config: Annotated[
-        Path,
+        Path | None,
         typer.Option(
             "--config",
             "-c",
@@ -71,24 +72,48 @@ def train(
             dir_okay=False,
             help="YAML recipe, e.g. configs/sample.yaml",
         ),
-    ],
+    ] = None,
+    resume: Annotated[
+        Path | None,
+        typer.Option(
+            "--resume",
+            exists=True,
+            file_okay=False,
+            help="run folder of a stopped or killed run: go on from its last checkpoint with "
+            "its config.yaml, ending as if it had never stopped",
+        ),
+    ] = None,
 ) -> None:
     """Train a model and keep the best one by dev event F1.
 
     Extra words override the recipe, e.g. `train.epochs=3 output_dir=runs/x`.
     The run folder gets config.yaml, train.log, metrics.jsonl (one line per epoch), run.json,
-    best/ and last/ (model folders for `gplinker predict`).
+    checkpoints/ (the latest, for --resume), best/ and last/ (model folders for
+    `gplinker predict`). For several processes (DDP): `accelerate launch -m gplinker train ...`.
     """
     with user_errors():
         from gplinker import config as cfg
         from gplinker import training
 
-        conf = cfg.load_config(config, ctx.args)
+        if (config is None) == (resume is None):
+            raise GPLinkerError("give --config RECIPE to start a run, or --resume RUN_FOLDER")
+        if resume is not None:
+            config = resume / "config.yaml"
+            if not config.is_file():
+                raise GPLinkerError(f"{resume}: no config.yaml, not a gplinker run folder")
+            conf = cfg.load_config(config, [*ctx.args, f"output_dir={resume}"])
+        else:
+            conf = cfg.load_config(config, ctx.args)
         conf.output_dir.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(conf.output_dir / "train.log", encoding="utf-8")
-        handler.setFormatter(logging.getLogger().handlers[0].formatter)
-        logging.getLogger().addHandler(handler)
-        result = training.train(conf)
+        if os.environ.get("RANK", "0") == "0":  # under DDP one process logs to the file
+            handler = logging.FileHandler(conf.output_dir / "train.log", encoding="utf-8")
+            handler.setFormatter(logging.getLogger().handlers[0].formatter)
+            logging.getLogger().addHandler(handler)
+        else:
+            logging.getLogger().setLevel(logging.WARNING)
+        result = training.train(conf, resume=resume is not None)
+        if os.environ.get("RANK", "0") != "0":
+            return
         from gplinker.metrics import format_metrics
 
         typer.echo(f"model: {result.best_dir}")
@@ -103,7 +128,10 @@ def predict(
     input: Annotated[str, typer.Option("--input", "-i", help="JSONL with id and text; - = stdin")],
     output: Annotated[str, typer.Option("--output", "-o", help="JSONL to write; - = stdout")],
     batch_size: Annotated[int, typer.Option(min=1, help="texts per forward pass")] = 32,
-    device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 (default: best)")] = None,
+    device: Annotated[
+        str | None,
+        typer.Option(help="cpu, cuda, cuda:1 (default: best; sharded: each process's own)"),
+    ] = None,
     on_error: Annotated[
         Literal["fail", "record"],
         typer.Option(
@@ -119,17 +147,36 @@ def predict(
     "trigger_start_index", "arguments": [{"role", "argument", "argument_start_index"}]}]}.
     A line without "id" gets "line-N" (its line number); an empty text gets an empty
     event_list. Ends with "read N lines, wrote N, M in error" on stderr.
+
+    Many processes: `accelerate launch --num_processes N -m gplinker predict ...` (or
+    torchrun) shards the input. Each process reads every line but predicts every N-th one,
+    on its own device, into a hidden shard beside the output. Process 0 merges the shards
+    into one output, identical to a one-process run, and prints the summary. --input must
+    be a file there (stdin cannot be shared). On CPUs set ACCELERATE_USE_CPU=1 and add
+    --multi_gpu to `accelerate launch` (docs/reliability.md).
     """
     hint = None
     if on_error == "fail":
         hint = "(--on-error record writes an error record for each bad line and goes on)"
-    with user_errors(hint):
-        from gplinker.predict import predict_file
+    group = None  # sharded over processes, an error they all meet: its process group
+    try:
+        with user_errors(hint):
+            from gplinker.predict import predict_file
 
-        summary = predict_file(
-            model, input, output, batch_size=batch_size, device=device, on_error=on_error
-        )
-        typer.echo(str(summary), err=True)
+            try:
+                summary = predict_file(
+                    model, input, output, batch_size=batch_size, device=device, on_error=on_error
+                )
+            except GPLinkerError as e:
+                group = getattr(e, "process_group", None)
+                if group is not None and not group.is_main_process:
+                    raise typer.Exit(2) from None  # process 0 prints it
+                raise
+            if summary.process == 0:  # of a sharded run, process 0 reports for all
+                typer.echo(str(summary), err=True)
+    finally:
+        if group is not None:  # exit together, once process 0 has printed the error
+            group.wait_for_everyone()
 
 
 @app.command()

@@ -101,6 +101,12 @@ class TrainConfig(_Section):
     bucket_size: int = Field(
         50, ge=1, description="batches whose texts are sorted by length together (1 = no sorting)"
     )
+    checkpoint_every: int = Field(
+        1000,
+        ge=0,
+        description="steps between checkpoints inside an epoch (one is also written after "
+        "each epoch; 0 = only those); gplinker train --resume RUN goes on from the last",
+    )
     log_every: int = Field(50, ge=1, description="steps between loss lines in train.log")
     tensorboard: bool = Field(True, description="also log to TensorBoard under output_dir/tb")
 

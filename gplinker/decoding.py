@@ -8,7 +8,7 @@ bounded twice: at most `max_candidates` spans per sentence (the highest scores) 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import networkx as nx
 import torch
@@ -18,6 +18,7 @@ from gplinker.data.alignment import Encoded
 from gplinker.schema import TRIGGER, Argument, Event, Schema
 
 logger = logging.getLogger(__name__)
+SEARCHED_PER_EVENT = 16  # cliques looked at per event kept: bounds the trigger-less ones
 
 
 def decode(
@@ -100,20 +101,18 @@ def decode(
         h_lo, h_hi = torch.minimum(h[:, None], h[None, :]), torch.maximum(h[:, None], h[None, :])
         t_lo, t_hi = torch.minimum(t[:, None], t[None, :]), torch.maximum(t[:, None], t[None, :])
         linked = (head_link[h_lo, h_hi] > threshold) & (tail_link[t_lo, t_hi] > threshold)  # [n, n]
-        graph = nx.Graph()
-        graph.add_nodes_from(range(len(idx)))
-        graph.add_edges_from(linked.triu(1).nonzero().tolist())
-        # (c) + (e): only maximal cliques through a trigger node, the same set as "all maximal
-        # cliques, then drop those without a trigger", but trigger-less ones cost nothing
-        cliques: set[frozenset[int]] = set()
-        for node in is_trigger[labels[idx]].nonzero().squeeze(1).tolist():
-            for clique in nx.find_cliques(graph, nodes=[node]):
-                cliques.add(frozenset(clique))
-                if len(cliques) >= max_events_per_type:
-                    break
+        adj: list[set[int]] = [set() for _ in range(len(idx))]
+        for i, j in linked.fill_diagonal_(False).nonzero().tolist():
+            adj[i].add(j)
+        # (c) + (e): the maximal cliques that hold a trigger node
+        cliques: list[frozenset[int]] = []
+        triggers = is_trigger[labels[idx]].nonzero().squeeze(1).tolist()
+        for clique in _cliques_through(adj, triggers, SEARCHED_PER_EVENT * max_events_per_type):
+            cliques.append(clique)
             if len(cliques) >= max_events_per_type:
-                capped.append(event_type)
                 break
+        if len(cliques) >= max_events_per_type:
+            capped.append(event_type)
         members = idx.tolist()
         events.extend(
             Event(event_type, frozenset(arguments[members[i]] for i in clique))
@@ -180,6 +179,27 @@ def _same_event(old: Event, seen_by: Sequence[Encoded], new: Event, window: Enco
     shared_old = {a for a in old.arguments if window.sees(a.start, a.end)}
     shared_new = {a for a in new.arguments if any(w.sees(a.start, a.end) for w in seen_by)}
     return shared_old == shared_new
+
+
+def _cliques_through(
+    adj: Sequence[set[int]], through: Sequence[int], limit: int
+) -> Iterator[frozenset[int]]:
+    """The maximal cliques of a graph (adj[i] = neighbours of node i) that hold a node of
+    `through`, each once, from one networkx search of the whole graph; at most `limit`
+    cliques are looked at (those without such a node count too), so a flood of trigger-less
+    cliques stays bounded. One search per trigger (find_cliques(nodes=[t])) instead redid
+    the work for every trigger of a shared clique: 28 s for one clique of 384 candidates
+    with 61 triggers, against 0.3 s now."""
+    graph = nx.Graph()
+    graph.add_nodes_from(range(len(adj)))
+    graph.add_edges_from((i, j) for i, near in enumerate(adj) for j in near if i < j)
+    wanted = set(through)
+    for searched, clique in enumerate(nx.find_cliques(graph), 1):
+        if wanted.intersection(clique):
+            yield frozenset(clique)
+        if searched >= limit:
+            logger.warning("decode: stopped after looking at %d cliques of one event type", limit)
+            return
 
 
 def _square(link: Tensor, seq_len: int) -> Tensor:

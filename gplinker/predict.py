@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
+import secrets
+import tempfile
 from collections.abc import Iterator, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import torch
+from accelerate import PartialState
+from accelerate.utils import (
+    broadcast_object_list,
+    gather_object,
+    get_int_from_env,
+    parse_flag_from_env,
+)
 from tqdm.auto import tqdm
 from transformers import PreTrainedTokenizerFast
 
@@ -18,7 +30,8 @@ from gplinker.data.reader import STDIN, BadLine, read_lines, write_jsonl
 from gplinker.data.tokenizer import load_tokenizer
 from gplinker.decoding import decode_batch, merge_windows
 from gplinker.errors import GPLinkerError, InputError
-from gplinker.modeling.model import GPLinkerModel
+from gplinker.files import atomic_folder
+from gplinker.modeling.model import WEIGHTS_NAME, GPLinkerModel
 from gplinker.schema import Event, Example, Schema
 
 logger = logging.getLogger(__name__)
@@ -57,7 +70,10 @@ class GPLinker:
     ) -> GPLinker:
         directory = Path(directory)
         if not directory.is_dir():
-            raise GPLinkerError(f"{directory}: no such model folder")
+            raise GPLinkerError(
+                f"{directory}: no such model folder (models are not fetched from the hub; "
+                "give a local folder, e.g. a run's best/)"
+            )
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         model = GPLinkerModel.from_pretrained(directory).to(device).eval()
         tokenizer = load_tokenizer(directory)
@@ -72,12 +88,13 @@ class GPLinker:
         )
 
     def save_pretrained(self, directory: str | Path) -> None:
-        """config.json + model.safetensors + tokenizer files + schema.json."""
-        directory = Path(directory)
-        self.model.save_pretrained(directory)
-        self.tokenizer.model_max_length = self.max_length
-        self.tokenizer.save_pretrained(directory)
-        self.schema.to_file(directory / SCHEMA_NAME)
+        """config.json + model.safetensors + tokenizer files + schema.json, written so that
+        a kill at any moment leaves the previous folder or this one, loadable."""
+        with atomic_folder(directory, last=WEIGHTS_NAME) as tmp:
+            self.model.save_pretrained(tmp)
+            self.tokenizer.model_max_length = self.max_length
+            self.tokenizer.save_pretrained(tmp)
+            self.schema.to_file(tmp / SCHEMA_NAME)
 
     def extract(
         self, texts: Sequence[str], *, batch_size: int = 32, progress: bool = False
@@ -126,6 +143,9 @@ class GPLinker:
 
 OnError = Literal["fail", "record"]
 ERRORS_LOGGED = 10  # record mode: the first bad lines are logged too, not all of them
+# how many processes a launcher started (the variables Accelerate itself reads): `accelerate
+# launch` and torchrun set WORLD_SIZE, MPI launchers the others
+WORLD_SIZE_VARS = ["WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE"]
 
 
 @dataclass(frozen=True)
@@ -134,9 +154,23 @@ class PredictSummary:
     written: int  # output lines
     errors: int  # bad input lines (record mode; fail mode stops at the first)
     output: str
+    process: int = 0  # this process's index in a sharded run; 0 writes the output
+    processes: int = 1  # processes the input was sharded over
 
     def __str__(self) -> str:
         return f"read {self.read} lines, wrote {self.written}, {self.errors} in error"
+
+
+def process_group() -> PartialState | None:
+    """Accelerate's state of the processes this one was launched with (`accelerate launch`,
+    torchrun), or None when it runs alone: then nothing of Accelerate is set up. Without
+    CUDA, or with ACCELERATE_USE_CPU=1, the group is CPU processes over gloo (a bare
+    PartialState() reads neither and would see one process)."""
+    if get_int_from_env(WORLD_SIZE_VARS, 1) <= 1:
+        return None
+    cpu = not torch.cuda.is_available() or parse_flag_from_env("ACCELERATE_USE_CPU")
+    state = PartialState(cpu=cpu)
+    return state if state.num_processes > 1 else None
 
 
 def predict_file(
@@ -161,47 +195,158 @@ def predict_file(
     `chunk_size` lines: memory does not grow with the input, but for the table of ids used
     to catch a reused one. A file output appears only when complete (temp file + rename):
     a failed or interrupted run leaves neither it nor a temporary file.
+
+    Launched as N > 1 processes (`accelerate launch`, torchrun), the input is sharded:
+    every process reads every line, so all meet the same bad lines and reused ids, but
+    predicts only the lines i (from 0) with i % N == its index, on its own device unless
+    `device` is given, into a hidden shard file beside the output. Process 0 then
+    interleaves the shards into the output (`merge_shards`: one line of each in turn, so
+    memory stays constant) and removes them. The output and the counts are those of one
+    process. In fail mode every process stops at the bad line and nothing is left. stdin
+    cannot be shared: it is an InputError.
     """
     if on_error not in ("fail", "record"):
         raise ValueError(f"on_error should be 'fail' or 'record', got {on_error!r}")
-    _check_paths(input, output)  # before the model loads: a typo fails at once
-    model = (
-        model_dir
-        if isinstance(model_dir, GPLinker)
-        else GPLinker.from_pretrained(model_dir, device=device)
-    )
+    group = process_group()
+    rank, n = (group.process_index, group.num_processes) if group else (0, 1)
+    main = rank == 0
+    try:
+        if n > 1 and str(input) == STDIN:
+            raise InputError(
+                f"stdin cannot be shared by {n} processes (each reads every line): "
+                "give --input a file",
+                "<stdin>",
+            )
+        _check_paths(input, output)  # before the model loads: a typo fails at once
+        if group is not None and device is None:
+            device = str(group.device)
+        model = (
+            model_dir
+            if isinstance(model_dir, GPLinker)
+            else GPLinker.from_pretrained(model_dir, device=device)
+        )
+    except GPLinkerError as e:
+        _met_by_every_process(e, group)
+        raise
     counts = {"read": 0, "errors": 0}
+
+    def bad_line(item: BadLine) -> None:
+        counts["errors"] += 1
+        if main and counts["errors"] <= ERRORS_LOGGED:
+            logger.warning("%s (recorded)", item.error)
+        if main and counts["errors"] == ERRORS_LOGGED:
+            logger.warning("further bad lines are only recorded in the output")
 
     def predicted(chunk: list[Example | BadLine]) -> Iterator[dict]:
         texts = [x.text for x in chunk if isinstance(x, Example)]
         events = iter(model.extract(texts, batch_size=batch_size) if texts else [])
         for item in chunk:
-            if isinstance(item, Example):
-                yield prediction_row(item, next(events))
-                continue
-            counts["errors"] += 1
-            if counts["errors"] <= ERRORS_LOGGED:
-                logger.warning("%s (recorded)", item.error)
-            if counts["errors"] == ERRORS_LOGGED:
-                logger.warning("further bad lines are only recorded in the output")
-            yield error_row(item)
+            yield (
+                prediction_row(item, next(events)) if isinstance(item, Example) else error_row(item)
+            )
 
     def rows() -> Iterator[dict]:
+        """This process's rows: every line's when alone, else every n-th from `rank`."""
         chunk: list[Example | BadLine] = []
-        for item in read_lines(input, blank_lines="error"):
-            counts["read"] += 1
-            if isinstance(item, BadLine) and on_error == "fail":
-                yield from predicted(chunk)  # the lines before it, then stop
-                raise item.error
-            chunk.append(item)
-            if len(chunk) == chunk_size:
-                yield from predicted(chunk)
-                chunk = []
+        try:
+            for i, item in enumerate(read_lines(input, blank_lines="error")):
+                counts["read"] += 1
+                if isinstance(item, BadLine):
+                    if on_error == "fail":
+                        if n == 1:  # the lines before it go out (stdout), then stop
+                            yield from predicted(chunk)
+                        raise item.error
+                    bad_line(item)
+                if i % n != rank:
+                    continue
+                chunk.append(item)
+                if len(chunk) == chunk_size:
+                    yield from predicted(chunk)
+                    chunk = []
+        except GPLinkerError as e:  # every process reads every line: each meets it
+            _met_by_every_process(e, group)
+            raise
         yield from predicted(chunk)
 
-    lines = tqdm(rows(), desc="lines", unit=" lines", disable=not progress)
-    written = write_jsonl(output, lines)
-    return PredictSummary(counts["read"], written, counts["errors"], str(output))
+    lines = tqdm(rows(), desc="lines", unit=" lines", disable=not (progress and main))
+    if n == 1:
+        written = write_jsonl(output, lines)
+        return PredictSummary(counts["read"], written, counts["errors"], str(output))
+
+    shards = shard_paths(output, n)
+    if main:
+        logger.info("predicting over %d processes, then merging %s", n, ", ".join(map(str, shards)))
+    write_jsonl(shards[rank], lines)
+    # a barrier too: process 0 goes on once every shard is complete
+    reads = gather_object([counts["read"]])
+    summary = PredictSummary(counts["read"], counts["read"], counts["errors"], str(output), rank, n)
+    if not main:
+        return summary  # process 0 writes the output
+    try:
+        if set(reads) != {counts["read"]}:
+            raise InputError(
+                f"the processes read different numbers of lines ({', '.join(map(str, reads))}): "
+                "did the input change while they read it?",
+                input,
+            )
+        written = write_jsonl(output, merge_shards(shards))
+    finally:
+        for shard in shards:
+            shard.unlink(missing_ok=True)
+    return dataclasses.replace(summary, written=written)
+
+
+def shard_paths(output: str | Path, n: int) -> list[Path]:
+    """Where the n processes of a sharded run write their rows: hidden files beside the
+    output (in the temp folder for stdout), named with a random token drawn by process 0,
+    so that two runs never mix: `.NAME.TOKEN.part-RANK.tmp`. A collective call."""
+    token = broadcast_object_list([secrets.token_hex(4)], from_process=0)[0]
+    if str(output) == STDIN:
+        folder, name = Path(tempfile.gettempdir()), "stdout"
+    else:
+        folder, name = Path(output).parent, Path(output).name
+    return [folder / f".{name}.{token}.part-{r}.tmp" for r in range(n)]
+
+
+def merge_shards(shards: Sequence[str | Path]) -> Iterator[dict]:
+    """The rows of round-robin shards back in input order: input line i was written to
+    shards[i % N] as its (i // N)-th line. Reads one line of each shard in turn, so memory
+    does not grow with the input. The shards must interleave: once one ends, every later
+    one has ended too and every earlier one ends after one more line; anything else is a
+    GPLinkerError (a shard cut short or written twice)."""
+    with ExitStack() as stack:
+        files = []
+        for path in shards:
+            try:
+                files.append(stack.enter_context(open(path, "rb")))
+            except OSError as e:
+                raise InputError(
+                    f"cannot read this shard: {e.strerror or e} (do all processes see this "
+                    "folder?)",
+                    path,
+                ) from e
+        while True:
+            for r, f in enumerate(files):
+                line = f.readline()
+                if line:
+                    yield json.loads(line)
+                    continue
+                longer = [s for s, g in enumerate(files) if s != r and g.readline()]
+                if longer:
+                    raise GPLinkerError(
+                        f"{shards[longer[0]]}: the shards do not interleave: {shards[r]} ended "
+                        "before it"
+                    )
+                return
+
+
+def _met_by_every_process(e: GPLinkerError, group: PartialState | None) -> None:
+    """Mark an error that every process of a sharded run meets alike, at the same line (a
+    bad line, a missing file, stdin): `e.process_group` is then set. The command line
+    prints it from process 0 only, and no process exits before process 0 has printed it
+    (a launcher stops the others as soon as one fails)."""
+    if group is not None:
+        e.process_group = group  # type: ignore[attr-defined]
 
 
 def _check_paths(input: str | Path, output: str | Path) -> None:

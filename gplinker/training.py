@@ -1,7 +1,8 @@
-"""train(config): the Accelerate loop, dev evaluation every epoch, best/last model folders.
+"""train(config): the Accelerate loop, dev evaluation every epoch, checkpoints, best/last.
 
 A run folder holds: config.yaml (resolved), metrics.jsonl (one line per evaluation),
-best/ (highest dev event F1) and last/ (end of training), each a GPLinker folder.
+checkpoints/ (the latest, for `gplinker train --resume`), best/ (highest dev event F1) and
+last/ (end of training), each a GPLinker folder, and run.json (what ran, how long).
 """
 
 from __future__ import annotations
@@ -13,24 +14,33 @@ import random
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
 from accelerate import Accelerator
 from accelerate.state import AcceleratorState
-from accelerate.utils import set_seed
+from accelerate.utils import broadcast, gather_object, set_seed
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 from transformers import PreTrainedTokenizerFast
 
+from gplinker.checkpoint import (
+    CHECKPOINTS,
+    TrainerState,
+    latest_checkpoint,
+    load_checkpoint,
+    load_ema,
+    restore_rng,
+    save_checkpoint,
+)
 from gplinker.config import Config, DataConfig, config_to_yaml
 from gplinker.data.alignment import Encoded, encode_windows
 from gplinker.data.collate import Batch, bucketed_batches, collate
 from gplinker.data.labels import DropReport, SparseLabels, build_window_labels
 from gplinker.data.reader import load_examples
 from gplinker.data.tokenizer import build_wordpiece_tokenizer, load_tokenizer
-from gplinker.errors import ConfigError
+from gplinker.errors import ConfigError, GPLinkerError
 from gplinker.losses import (
     factored_soft_multilabel_ce,
     factored_sparse_multilabel_ce,
@@ -131,14 +141,23 @@ def prepare_examples(
     return windows, items, report
 
 
-def train(config: Config) -> TrainResult:
-    """Train, score dev after every epoch, keep the best folder by dev event F1."""
+def train(config: Config, *, resume: bool = False) -> TrainResult:
+    """Train, score dev after every epoch, keep the best folder by dev event F1.
+
+    `resume=True` goes on from the last checkpoint in config.output_dir: same weights,
+    optimizer, schedule, RNG streams and place in the epoch, so the run ends as if never
+    stopped. Under `accelerate launch` (DDP) every batch is split over the processes and
+    the loss weighted so that the gradient is the one-process gradient.
+    """
     if config.data.train is None:
         raise ConfigError("training needs a file", key="data.train")
     started, commit = time.monotonic(), _git_commit()  # the code that runs, not a later HEAD
     t = config.train
     set_seed(t.seed)
     out_dir = Path(config.output_dir)
+    checkpoint = latest_checkpoint(out_dir) if resume else None
+    if resume and checkpoint is None:
+        raise GPLinkerError(f"{out_dir}: no checkpoint to resume from (nothing in {CHECKPOINTS}/)")
     # Accelerate keeps one state per process; a second train() in the same process (a sweep,
     # a notebook) may ask for another precision. The process group (PartialState) is kept.
     AcceleratorState._reset_state(reset_partial_state=False)
@@ -154,11 +173,15 @@ def train(config: Config) -> TrainResult:
         raise ConfigError(
             "fp16 autocast needs a GPU; on a CPU use bf16 or no", key="train.mixed_precision"
         )
+    rank, world, main = (
+        accelerator.process_index,
+        accelerator.num_processes,
+        accelerator.is_main_process,
+    )
     best_dir, last_dir = out_dir / "best", out_dir / "last"
-    if accelerator.is_main_process:
+    if main:
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "config.yaml").write_text(config_to_yaml(config), encoding="utf-8")
-        (out_dir / "metrics.jsonl").write_text("")
 
     schema = Schema.from_file(config.data.schema_file)
     skip = config.data.skip_invalid  # every line is checked first; bad ones are reported
@@ -166,16 +189,18 @@ def train(config: Config) -> TrainResult:
     dev_examples = (
         load_examples(config.data.dev, schema, skip_invalid=skip) if config.data.dev else []
     )
-    tokenizer = _tokenizer(config, train_examples)
+    # a resumed run keeps its vocabulary (a built one could differ if the data changed)
+    tokenizer = load_tokenizer(checkpoint) if checkpoint else _tokenizer(config, train_examples)
     model = GPLinkerModel.from_encoder(config.model, len(schema), len(tokenizer))
     n_params = sum(p.numel() for p in model.parameters())
     logger.info(
-        "%d train / %d dev texts, %d labels, %.2fM parameters, device %s",
+        "%d train / %d dev texts, %d labels, %.2fM parameters, device %s, %d process(es)",
         len(train_examples),
         len(dev_examples),
         len(schema),
         n_params / 1e6,
         accelerator.device,
+        world,
     )
 
     overlap = config.data.window_overlap if config.data.windows else None
@@ -191,11 +216,17 @@ def train(config: Config) -> TrainResult:
         _log_drops("dev (still counted as gold by the metrics)", dev_report, config.data)
 
     optimizer = build_optimizer(model, config)
-    steps_per_epoch = math.ceil(len(items) / t.batch_size)
+    lengths = [len(enc) for enc, _ in items]
+    steps_per_epoch = len(_epoch_batches(lengths, config, 1))
+    # not passed to prepare(): Accelerate would step it once per process per step
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: lr_factor(step, steps_per_epoch * t.epochs, config)
     )
-    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    state = TrainerState()
+    if checkpoint is not None:
+        state = load_checkpoint(checkpoint, model, optimizer, scheduler)
+        logger.info("resuming from %s: epoch %d, batch %d", checkpoint, state.epoch, state.batch)
+    model, optimizer = accelerator.prepare(model, optimizer)
     ema = None
     if t.ema_decay:  # evaluated and saved instead of the raw weights
         ema = AveragedModel(
@@ -203,6 +234,8 @@ def train(config: Config) -> TrainResult:
             multi_avg_fn=get_ema_multi_avg_fn(t.ema_decay),
             use_buffers=True,
         )
+        if checkpoint is not None:
+            load_ema(checkpoint, ema)
     embedded = _capture_input_embeddings(model) if t.gradient_penalty else None
     if t.tensorboard:
         accelerator.init_trackers("tb")
@@ -215,23 +248,47 @@ def train(config: Config) -> TrainResult:
         window_overlap=overlap,
         device=accelerator.device,
     )
-    rng = random.Random(t.seed)
-    lengths = [len(enc) for enc, _ in items]
-    best: dict[str, PRF] = {}
-    best_epoch, step, out_of_time = 0, 0, False
-    for epoch in range(1, t.epochs + 1):
+    if main:  # rows of epochs after the checkpoint would be written again
+        _keep_metrics_before(out_dir / "metrics.jsonl", state.epoch)
+    if checkpoint is not None and not restore_rng(checkpoint, rank):
+        logger.warning("%s has no RNG state for process %d: dropout will differ", checkpoint, rank)
+    started -= state.elapsed  # the time budget counts the runs before the resume too
+
+    if rank != 0:  # the checkpoint holds the loss summed over processes: counted once
+        state.loss_sum = 0.0
+
+    def save_state() -> None:
+        state.elapsed = time.monotonic() - started
+        saved = replace(state, loss_sum=_sum_over_processes(state.loss_sum, accelerator))
+        unwrapped = accelerator.unwrap_model(model)
+        save_checkpoint(
+            accelerator, out_dir, saved, unwrapped, optimizer, scheduler, ema, tokenizer
+        )
+
+    out_of_time, epoch = False, min(state.epoch, t.epochs)
+    for epoch in range(state.epoch, t.epochs + 1):
         model.train()
-        batches = list(bucketed_batches(lengths, t.batch_size, t.bucket_size, rng))
+        batches = _epoch_batches(lengths, config, epoch)
+        if epoch != state.epoch:  # a new epoch (not the one a resume lands in)
+            state.epoch, state.batch, state.loss_sum, state.loss_steps, state.samples = (
+                epoch,
+                0,
+                0.0,
+                0,
+                0,
+            )
         bar = tqdm(
-            batches,
+            batches[state.batch :],
             desc=f"epoch {epoch}/{t.epochs}",
             leave=False,
             disable=not accelerator.is_local_main_process,
-            total=steps_per_epoch,
+            initial=state.batch,
+            total=len(batches),
         )
-        running, seen, samples, epoch_start = 0.0, 0, 0, time.monotonic()
+        epoch_start, epoch_samples = time.monotonic(), 0
         for idx in bar:
-            batch = collate([items[i] for i in idx], len(schema)).to(accelerator.device)
+            mine, weight = _shard(idx, rank, world)
+            batch = collate([items[i] for i in mine], len(schema)).to(accelerator.device)
             with accelerator.autocast():
                 out = model(batch.input_ids, batch.attention_mask, factored=True)
             loss = compute_loss(out, batch, t.loss, t.label_smoothing)
@@ -239,6 +296,8 @@ def train(config: Config) -> TrainResult:
             if embedded is not None:  # SPEC §6: ε/2 ‖∇_x loss‖² over the input embeddings
                 penalty = gradient_penalty(loss, embedded["output"])
                 objective = loss + 0.5 * t.gradient_penalty * penalty
+            if world > 1:  # DDP averages gradients over processes: weight by batch share
+                objective = objective * (weight * world)
             accelerator.backward(objective)
             if t.max_grad_norm > 0:
                 accelerator.clip_grad_norm_(model.parameters(), t.max_grad_norm)
@@ -247,33 +306,47 @@ def train(config: Config) -> TrainResult:
             optimizer.zero_grad(set_to_none=True)
             if ema is not None:
                 ema.update_parameters(accelerator.unwrap_model(model))
-            step += 1
-            running, seen, samples = running + loss.item(), seen + 1, samples + len(idx)
-            if step % t.log_every == 0:
-                bar.set_postfix(loss=f"{running / seen:.3f}")
-                logger.info("epoch %d step %d loss %.4f", epoch, step, running / seen)
+            state.step += 1
+            state.batch += 1
+            state.loss_sum += loss.item() * (weight if world > 1 else 1.0)
+            state.loss_steps += 1
+            state.samples += len(idx)
+            epoch_samples += len(idx)
+            if state.step % t.log_every == 0:
+                mean = state.loss_sum / state.loss_steps  # this process's share under DDP
+                bar.set_postfix(loss=f"{mean:.3f}")
+                logger.info("epoch %d step %d loss %.4f", epoch, state.step, mean)
                 accelerator.log(
-                    {"train/loss": running / seen, "train/lr": scheduler.get_last_lr()[0]},
-                    step=step,
+                    {"train/loss": mean, "train/lr": scheduler.get_last_lr()[0]}, step=state.step
                 )
-            if t.max_minutes is not None and time.monotonic() - started > 60 * t.max_minutes:
-                out_of_time = True
+            out_of_time = _out_of_time(started, t.max_minutes, accelerator)
+            if out_of_time:
                 break
+            if (
+                t.checkpoint_every
+                and state.step % t.checkpoint_every == 0
+                and state.batch < len(batches)
+            ):
+                save_state()
         bar.close()
+        loss_sum = _sum_over_processes(state.loss_sum, accelerator)
         row = {
             "epoch": epoch,
-            "step": step,
-            "train_loss": running / max(seen, 1),
-            "train_samples_per_s": samples / (time.monotonic() - epoch_start),
+            "step": state.step,
+            "train_loss": loss_sum / max(state.loss_steps, 1),
+            "train_samples_per_s": epoch_samples / (time.monotonic() - epoch_start),
         }
         if dev_examples:
             eval_start = time.monotonic()
-            metrics = _evaluate(predictor, dev_examples, dev_windows, t.eval_batch_size)
+            metrics = _evaluate(
+                predictor, dev_examples, dev_windows, t.eval_batch_size, accelerator
+            )
             row["eval_seconds"] = time.monotonic() - eval_start
             row.update({k: _prf_json(v) for k, v in metrics.items()})
-            if not best or metrics["event"].f1 > best["event"].f1:
-                best, best_epoch = metrics, epoch
-                if accelerator.is_main_process:
+            if not state.best or metrics["event"].f1 > state.best["event"]["f1"]:
+                state.best = {k: _prf_json(v) for k, v in metrics.items()}
+                state.best_epoch = epoch
+                if main:
                     predictor.save_pretrained(best_dir)
             logger.info(
                 "epoch %d dev: event F1 %.4f argument F1 %.4f trigger F1 %.4f official F1 %.4f",
@@ -283,15 +356,24 @@ def train(config: Config) -> TrainResult:
                 metrics["trigger"].f1,
                 metrics["official"].f1,
             )
-        row["minutes"] = (time.monotonic() - started) / 60  # wall clock since train() began
-        accelerator.log(_scalars(row), step=step)
-        if accelerator.is_main_process:
+        row["minutes"] = (time.monotonic() - started) / 60  # wall clock since training began
+        accelerator.log(_scalars(row), step=state.step)
+        if main:
             with (out_dir / "metrics.jsonl").open("a", encoding="utf-8") as f:
                 f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        if not out_of_time:  # the epoch is whole: the next one starts from its first batch
+            state.epoch, state.batch, state.loss_sum, state.loss_steps, state.samples = (
+                epoch + 1,
+                0,
+                0.0,
+                0,
+                0,
+            )
+        save_state()
         if out_of_time:
             logger.info("stopping: the %.1f-minute budget is spent", t.max_minutes)
             break
-    if accelerator.is_main_process:
+    if main:
         predictor.save_pretrained(last_dir)
         if not dev_examples:
             predictor.save_pretrained(best_dir)
@@ -299,17 +381,59 @@ def train(config: Config) -> TrainResult:
             "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
             "git_commit": commit,
             "device": str(accelerator.device),
+            "processes": world,
             "torch_threads": torch.get_num_threads(),
             "n_params": n_params,
             "epochs": epoch,
             "wall_minutes": (time.monotonic() - started) / 60,
-            "steps": step,
-            "best_epoch": best_epoch,
-            "best": {k: _prf_json(v) for k, v in best.items()},
+            "steps": state.step,
+            "best_epoch": state.best_epoch,
+            "best": state.best,
         }
         (out_dir / "run.json").write_text(json.dumps(run, indent=1), encoding="utf-8")
     accelerator.end_training()
-    return TrainResult(best, best_epoch, out_dir, best_dir, last_dir)
+    best = {k: PRF(**v) for k, v in state.best.items()}
+    return TrainResult(best, state.best_epoch, out_dir, best_dir, last_dir)
+
+
+def _epoch_batches(lengths: list[int], config: Config, epoch: int) -> list[list[int]]:
+    """The batches of one epoch: a function of (seed, epoch) alone, so a resumed run and
+    every DDP process see the same ones without sharing any state."""
+    rng = random.Random(f"{config.train.seed}/{epoch}")
+    return list(bucketed_batches(lengths, config.train.batch_size, config.train.bucket_size, rng))
+
+
+def _shard(idx: list[int], rank: int, world: int) -> tuple[list[int], float]:
+    """This process's part of a batch and its share of the batch. A batch smaller than the
+    number of processes leaves some with nothing: they run one example at weight 0, since
+    every DDP process must take part in each step."""
+    mine = idx[rank::world]
+    return (mine, len(mine) / len(idx)) if mine else (idx[:1], 0.0)
+
+
+def _out_of_time(started: float, max_minutes: float | None, accelerator: Accelerator) -> bool:
+    """Past the budget? Under DDP the main process decides for all, or they would hang."""
+    if max_minutes is None:
+        return False
+    late = time.monotonic() - started > 60 * max_minutes
+    if accelerator.num_processes == 1:
+        return late
+    flag = torch.tensor([float(late)], device=accelerator.device)
+    return bool(broadcast(flag, from_process=0).item())
+
+
+def _sum_over_processes(value: float, accelerator: Accelerator) -> float:
+    if accelerator.num_processes == 1:
+        return value
+    return accelerator.reduce(torch.tensor([value], device=accelerator.device), "sum").item()
+
+
+def _keep_metrics_before(path: Path, epoch: int) -> None:
+    """metrics.jsonl keeps the rows of epochs before `epoch` (all of them on a fresh run:
+    none). A resumed run would otherwise repeat the rows written after its checkpoint."""
+    rows = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    kept = [r for r in rows if r.strip() and json.loads(r)["epoch"] < epoch]
+    path.write_text("".join(r + "\n" for r in kept), encoding="utf-8")
 
 
 def _capture_input_embeddings(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -338,12 +462,23 @@ def _evaluate(
     examples: list[Example],
     windows: list[list[Encoded]],
     batch_size: int,
+    accelerator: Accelerator,
 ) -> dict[str, PRF]:
-    """Dev metrics; the dev texts are tokenized once per run, not once per evaluation."""
-    texts = [ex.text for ex in examples]
-    preds = predictor.extract_encoded(windows, texts, batch_size=batch_size, progress=True)
+    """Dev metrics; the dev texts are tokenized once per run, not once per evaluation.
+    Under DDP each process predicts every N-th text and all gather the predictions."""
+    rank, world = accelerator.process_index, accelerator.num_processes
+    mine = range(rank, len(examples), world)
+    preds = predictor.extract_encoded(
+        [windows[i] for i in mine],
+        [examples[i].text for i in mine],
+        batch_size=batch_size,
+        progress=accelerator.is_local_main_process,
+    )
+    found = dict(zip(mine, preds, strict=True))
+    if world > 1:
+        found = dict(gather_object(list(found.items())))
     return evaluate(
-        {ex.id: p for ex, p in zip(examples, preds, strict=True)},
+        {ex.id: found[i] for i, ex in enumerate(examples)},
         {ex.id: ex.events for ex in examples},
     )
 

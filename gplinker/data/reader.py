@@ -179,6 +179,8 @@ def _parse_line(
         raise fail(f"invalid JSON: {e.msg} at column {e.colno}", INVALID_JSON) from e
     except RecursionError as e:  # [[[[...]]]] thousands deep
         raise fail("invalid JSON: nested too deeply", INVALID_JSON) from e
+    except ValueError as e:  # an integer of over 4300 digits (sys.get_int_max_str_digits)
+        raise fail(f"invalid JSON: {e}", INVALID_JSON) from e
     if not isinstance(row, dict):
         raise fail(f"expected a JSON object, got {_kind(row)}", NOT_AN_OBJECT)
     if "text" not in row:

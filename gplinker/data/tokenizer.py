@@ -66,17 +66,25 @@ def build_wordpiece_tokenizer(
 
 
 def load_tokenizer(name_or_path: str | Path) -> PreTrainedTokenizerFast:
-    """Load a fast tokenizer (character offsets are needed) from a folder or the hub."""
+    """Load a fast tokenizer (character offsets are needed) from a folder or the hub.
+
+    Built-in tokenizer classes only: an `auto_map` in the folder's tokenizer_config.json or
+    config.json is never imported. trust_remote_code=False is explicit because left unset,
+    transformers asks on stdin whether to run such code (and `predict --input -` reads stdin).
+    """
     name = str(name_or_path)
     try:
-        tok: PreTrainedTokenizerBase = AutoTokenizer.from_pretrained(name, use_fast=True)
+        tok: PreTrainedTokenizerBase = AutoTokenizer.from_pretrained(
+            name, use_fast=True, trust_remote_code=False
+        )
     except (OSError, ValueError) as e:
         if not Path(name).is_dir():
             raise GPLinkerError(
                 f"tokenizer {name!r} is not on this machine and the hub is unreachable; "
                 "give a local folder"
             ) from e
-        raise GPLinkerError(f"cannot load tokenizer from {name!r}: {e}") from e
+        one_line = " ".join(str(e).split())  # the CLI prints one `error:` line
+        raise GPLinkerError(f"cannot load tokenizer from {name!r}: {one_line}") from e
     if not isinstance(tok, PreTrainedTokenizerFast) or not tok.is_fast:
         raise GPLinkerError(
             f"tokenizer {name!r} is a slow ({type(tok).__name__}) tokenizer; a fast one is "

@@ -2,19 +2,24 @@
 
 A model folder holds `config.json` (encoder config + head settings) and
 `model.safetensors`; the tokenizer and schema are added by `gplinker.predict.GPLinker`.
+Loading one reads only those two files: no pickle, and no code from the folder
+(`trust_remote_code` is passed as False to every Auto* call, so transformers neither runs an
+`auto_map` class nor asks on stdin whether to).
 """
 
 from __future__ import annotations
 
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from huggingface_hub.errors import StrictDataclassError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
-from transformers import AutoConfig, AutoModel, PretrainedConfig
+from transformers import CONFIG_MAPPING, AutoConfig, AutoModel, PretrainedConfig
 
 from gplinker.config import ModelConfig
 from gplinker.errors import ConfigError, GPLinkerError
@@ -28,9 +33,9 @@ class FolderConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     format: Literal["gplinker-ee/1"] = "gplinker-ee/1"
-    num_labels: int
+    num_labels: int = Field(ge=1)
     pointer: Literal["efficient", "original"] = "efficient"
-    head_size: int = 64
+    head_size: int = Field(64, ge=1)
     encoder: dict[str, Any]
 
 
@@ -87,20 +92,31 @@ class GPLinkerModel(nn.Module):
             if config.encoder is None:
                 enc_config = AutoConfig.for_model(config.model_type, **overrides)
             else:
-                enc_config = AutoConfig.from_pretrained(config.encoder, **overrides)
+                enc_config = AutoConfig.from_pretrained(
+                    config.encoder, trust_remote_code=False, **overrides
+                )
         except (OSError, ValueError) as e:
             raise _unreachable(config.encoder, e) from e
         if config.pretrained:
             if config.encoder is None:
                 raise ConfigError("pretrained: true needs model.encoder", key="model.pretrained")
+            # a .bin checkpoint goes through torch's weights-only unpickler: no code runs
+            kwargs: dict[str, Any] = {"config": enc_config, "trust_remote_code": False}
             try:
-                encoder = AutoModel.from_pretrained(
-                    config.encoder, config=enc_config, add_pooling_layer=False
-                )
-            except TypeError:  # encoders without a pooler option
-                encoder = AutoModel.from_pretrained(config.encoder, config=enc_config)
-            except OSError as e:
+                try:
+                    encoder = AutoModel.from_pretrained(
+                        config.encoder, add_pooling_layer=False, **kwargs
+                    )
+                except TypeError:  # encoders without a pooler option
+                    encoder = AutoModel.from_pretrained(config.encoder, **kwargs)
+            except (OSError, ValueError) as e:
                 raise _unreachable(config.encoder, e) from e
+            except pickle.UnpicklingError as e:
+                raise ConfigError(
+                    f"cannot load {config.encoder!r}: its weights are a pickle that torch's "
+                    "weights-only loader refused; give a folder with model.safetensors",
+                    key="model.encoder",
+                ) from e
         else:
             enc_config.vocab_size = vocab_size
             encoder = _encoder_from_config(enc_config)
@@ -118,14 +134,12 @@ class GPLinkerModel(nn.Module):
         """Load a saved folder; safetensors only, no code from the folder is run."""
         directory = Path(directory)
         try:
-            folder = FolderConfig.model_validate_json((directory / CONFIG_NAME).read_text())
-        except (OSError, ValidationError) as e:
-            raise GPLinkerError(f"{directory}: not a gplinker model folder ({e})") from e
-        enc_dict = dict(folder.encoder)
-        enc_config = AutoConfig.for_model(enc_dict.pop("model_type"), **enc_dict)
-        model = cls(
-            _encoder_from_config(enc_config), folder.num_labels, folder.pointer, folder.head_size
-        )
+            text = (directory / CONFIG_NAME).read_text(encoding="utf-8")
+            folder = FolderConfig.model_validate_json(text)
+        except (OSError, UnicodeDecodeError, ValidationError) as e:
+            raise GPLinkerError(f"{directory}: not a gplinker model folder ({_brief(e)})") from e
+        encoder = _encoder_from_folder(folder, directory / CONFIG_NAME)
+        model = cls(encoder, folder.num_labels, folder.pointer, folder.head_size)
         try:
             state = load_file(str(directory / WEIGHTS_NAME))
         except (OSError, SafetensorError) as e:
@@ -145,9 +159,34 @@ class GPLinkerModel(nn.Module):
 
 def _encoder_from_config(enc_config: PretrainedConfig) -> nn.Module:
     try:
-        return AutoModel.from_config(enc_config, add_pooling_layer=False)
+        return AutoModel.from_config(enc_config, add_pooling_layer=False, trust_remote_code=False)
     except TypeError:
-        return AutoModel.from_config(enc_config)
+        return AutoModel.from_config(enc_config, trust_remote_code=False)
+
+
+def _encoder_from_folder(folder: FolderConfig, path: Path) -> nn.Module:
+    """A random encoder of the shape `config.json` gives (built-in classes only)."""
+    enc_dict = dict(folder.encoder)
+    model_type = enc_dict.pop("model_type", None)
+    if not isinstance(model_type, str) or model_type not in CONFIG_MAPPING:
+        raise GPLinkerError(
+            f"{path}: encoder.model_type {model_type!r} is not an encoder family of transformers"
+        )
+    try:
+        return _encoder_from_config(AutoConfig.for_model(model_type, **enc_dict))
+    except (ValueError, TypeError, StrictDataclassError) as e:
+        raise GPLinkerError(
+            f"{path}: the encoder settings do not make an encoder ({_brief(e)})"
+        ) from e
+
+
+def _brief(e: Exception) -> str:
+    """The error on one line (the CLI prints one `error:` line)."""
+    if isinstance(e, ValidationError):
+        return "; ".join(
+            f"{'.'.join(map(str, d['loc'])) or 'config'}: {d['msg']}" for d in e.errors()
+        )
+    return " ".join(str(e).split())
 
 
 def _unreachable(name: str | None, e: Exception) -> GPLinkerError:
@@ -156,4 +195,4 @@ def _unreachable(name: str | None, e: Exception) -> GPLinkerError:
             f"{name!r} is not on this machine and the hub is unreachable; give a local folder",
             key="model.encoder",
         )
-    return ConfigError(f"cannot load {name!r}: {e}", key="model.encoder")
+    return ConfigError(f"cannot load {name!r}: {_brief(e)}", key="model.encoder")
