@@ -7,6 +7,7 @@ bounded twice: at most `max_candidates` spans per sentence (the highest scores) 
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterator, Sequence
 
@@ -15,6 +16,7 @@ import torch
 from torch import Tensor
 
 from gplinker.data.alignment import Encoded
+from gplinker.modeling.global_pointer import Factored
 from gplinker.schema import TRIGGER, Argument, Event, Schema
 
 logger = logging.getLogger(__name__)
@@ -43,26 +45,58 @@ def decode(
     n_labels, seq_len = len(schema.labels), argu.shape[-1]
     if argu.shape != (n_labels, seq_len, seq_len):
         raise ValueError(f"argu should be [{n_labels}, L, L], got {list(argu.shape)}")
+    argu = argu.detach().to("cpu", torch.float32)
+    # nonzero() is row-major: candidates sorted by (label, h, t)
+    cand = (argu > threshold).nonzero()  # [N, 3]: label, h, t
+    scores = argu[cand[:, 0], cand[:, 1], cand[:, 2]]
+    return decode_candidates(
+        cand,
+        scores,
+        head_link,
+        tail_link,
+        offsets,
+        text,
+        schema,
+        threshold=threshold,
+        max_candidates=max_candidates,
+        max_events_per_type=max_events_per_type,
+    )
+
+
+def decode_candidates(
+    cand: Tensor,
+    scores: Tensor,
+    head_link: Tensor,
+    tail_link: Tensor,
+    offsets: Sequence[tuple[int, int]],
+    text: str,
+    schema: Schema,
+    *,
+    threshold: float = 0.0,
+    max_candidates: int = 256,
+    max_events_per_type: int = 64,
+) -> list[Event]:
+    """decode() from the argument cells scored above the threshold: cand [N, 3] rows
+    (label, h, t) sorted, scores [N]. How the cells were found (dense scores, or
+    `factored_candidates` without them) does not change the events."""
+    seq_len = head_link.shape[-1]
     head_link, tail_link = _square(head_link, seq_len), _square(tail_link, seq_len)
     if len(offsets) > seq_len:
         raise ValueError(f"{len(offsets)} offsets for {seq_len} token positions")
     if max_candidates < 1 or max_events_per_type < 1:
         raise ValueError("max_candidates and max_events_per_type should be at least 1")
-    argu = argu.detach().to("cpu", torch.float32)
 
     # per-token char offsets; missing positions get (0, 0), i.e. invalid
     spans = torch.zeros(seq_len, 2, dtype=torch.long)  # [L, 2]
     if offsets:
         spans[: len(offsets)] = torch.tensor([tuple(o) for o in offsets], dtype=torch.long)
     valid = spans[:, 0] < spans[:, 1]  # [L]
-    pair_ok = (valid[:, None] & valid[None, :]).triu()  # [L, L]; h <= t
 
-    # (a) candidates, vectorised; nonzero() is row-major, i.e. sorted by (label, h, t)
-    positive = (argu > threshold) & pair_ok  # [H, L, L]
-    cand = positive.nonzero()  # [N, 3]: label, h, t
-    scores = argu[positive]  # [N], same order as cand
-    char_start, char_end = spans[cand[:, 1], 0], spans[cand[:, 2], 1]  # [N]
-    ok = (char_start < char_end) & (char_start >= 0) & (char_end <= len(text))  # (d) degenerate
+    # (a) candidates: real tokens, h <= t, a non-degenerate span inside the text (d)
+    heads, tails = cand[:, 1], cand[:, 2]
+    char_start, char_end = spans[heads, 0], spans[tails, 1]  # [N]
+    ok = valid[heads] & valid[tails] & (heads <= tails)
+    ok &= (char_start < char_end) & (char_start >= 0) & (char_end <= len(text))
     cand, scores, char_start, char_end = cand[ok], scores[ok], char_start[ok], char_end[ok]
     if len(cand) > max_candidates:
         # everything above the k-th best score, then ties at it in (label, h, t) order, so the
@@ -81,8 +115,7 @@ def decode(
         )
         cand, char_start, char_end = cand[keep], char_start[keep], char_end[keep]
 
-    type_of = torch.tensor([schema.event_types.index(t) for t, _ in schema.labels])  # [H]
-    is_trigger = torch.tensor([r == TRIGGER for _, r in schema.labels])  # [H]
+    type_of, is_trigger = _label_tables(schema)
     labels, heads, tails = cand[:, 0], cand[:, 1], cand[:, 2]
     cand_type = type_of[labels]
     arguments = [
@@ -92,10 +125,10 @@ def decode(
 
     events: list[Event] = []
     capped: list[str] = []
-    for k, event_type in enumerate(schema.event_types):
+    # only event types with a trigger candidate: without one every clique would be dropped
+    for k in cand_type[is_trigger[labels]].unique().tolist():
+        event_type = schema.event_types[k]
         idx = (cand_type == k).nonzero().squeeze(1)  # [n], ascending
-        if not is_trigger[labels[idx]].any():
-            continue  # no trigger candidate: every clique would be dropped
         # (b) links between all pairs of this type's candidates, by tensor indexing
         h, t = heads[idx], tails[idx]  # [n]
         h_lo, h_hi = torch.minimum(h[:, None], h[None, :]), torch.maximum(h[:, None], h[None, :])
@@ -125,29 +158,74 @@ def decode(
     return _finalise(events)
 
 
+def factored_candidates(scores: Factored, threshold: float = 0.0) -> list[tuple[Tensor, Tensor]]:
+    """Per sentence, the (label, h, t) cells of EGP scores above the threshold, sorted, and
+    their scores, without the [B, H, L, L] tensor. s_α(i,j) = qk[i,j] + col[j,α] + row[i,α]
+    is at most qk[i,j] + max_α col[j,α] + max_α row[i,α]: only the (i, j) cells whose bound
+    passes are scored for every label. A trained model leaves few; an untrained one, at
+    worst, all, which is the dense cost."""
+    qk, col, row, mask = (
+        x.detach().cpu() for x in (scores.qk, scores.col, scores.row, scores.mask)
+    )
+    qk, col, row = qk.float(), col.float(), row.float()
+    bound = qk + col.amax(2)[:, None, :] + row.amax(2)[:, :, None]  # [B, L, L]
+    b, i, j = ((bound > threshold) & mask).nonzero().unbind(1)  # cells in (b, i, j) order
+    cell_scores = qk[b, i, j][:, None] + col[b, j] + row[b, i]  # [K, H]
+    cell, label = (cell_scores > threshold).nonzero().unbind(1)
+    found = cell_scores[cell, label]
+    B, L, H = qk.shape[0], qk.shape[1], col.shape[2]
+    # (label, h, t) order within each sentence, as nonzero() of the dense scores gives it
+    key = ((b[cell] * H + label) * L + i[cell]) * L + j[cell]
+    order = key.argsort()
+    b, cand, found = b[cell][order], torch.stack([label, i[cell], j[cell]], 1)[order], found[order]
+    counts = torch.bincount(b, minlength=B).tolist()
+    return list(zip(cand.split(counts), found.split(counts), strict=True))
+
+
 def decode_batch(
-    argu: Tensor,
-    head_link: Tensor,
-    tail_link: Tensor,
+    argu: Tensor | Factored,
+    head_link: Tensor | Factored,
+    tail_link: Tensor | Factored,
     offsets: Sequence[Sequence[tuple[int, int]]],
     texts: Sequence[str],
     schema: Schema,
     **kwargs: float | int,
 ) -> list[list[Event]]:
-    """decode() per sentence: argu [B, H, L, L], links [B, 1, L, L]; offsets[b] may be shorter
-    than L (padding). kwargs go to decode()."""
-    if not len(offsets) == len(texts) == argu.shape[0]:
+    """decode() per sentence: argu [B, H, L, L], links [B, 1, L, L], or the Factored EGP
+    scores (then argu's candidates come from `factored_candidates`, and the one-label links
+    are made dense); offsets[b] may be shorter than L (padding). kwargs go to decode()."""
+    batch = argu.qk.shape[0] if isinstance(argu, Factored) else argu.shape[0]
+    if not len(offsets) == len(texts) == batch:
         raise ValueError(
-            f"batch of {argu.shape[0]} score maps, {len(offsets)} offset lists, {len(texts)} texts"
+            f"batch of {batch} score maps, {len(offsets)} offset lists, {len(texts)} texts"
         )
     # one device transfer for the whole batch, not one per sentence
-    argu, head_link, tail_link = (
-        x.detach().to("cpu", torch.float32) for x in (argu, head_link, tail_link)
+    head_link, tail_link = (
+        (x.dense() if isinstance(x, Factored) else x).detach().to("cpu", torch.float32)
+        for x in (head_link, tail_link)
     )
+    if isinstance(argu, Factored):
+        found = factored_candidates(argu, float(kwargs.get("threshold", 0.0)))
+        return [
+            decode_candidates(
+                cand, scores, head_link[b], tail_link[b], offsets[b], texts[b], schema, **kwargs
+            )
+            for b, (cand, scores) in enumerate(found)
+        ]
+    argu = argu.detach().to("cpu", torch.float32)
     return [
         decode(argu[b], head_link[b], tail_link[b], offsets[b], texts[b], schema, **kwargs)
         for b in range(len(texts))
     ]
+
+
+@functools.lru_cache(maxsize=8)
+def _label_tables(schema: Schema) -> tuple[Tensor, Tensor]:
+    """Per label: its event type's index, and whether it is the trigger role."""
+    types = {t: k for k, t in enumerate(schema.event_types)}
+    type_of = torch.tensor([types[t] for t, _ in schema.labels])
+    is_trigger = torch.tensor([r == TRIGGER for _, r in schema.labels])
+    return type_of, is_trigger
 
 
 def merge_windows(events: Sequence[Sequence[Event]], windows: Sequence[Encoded]) -> list[Event]:

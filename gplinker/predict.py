@@ -121,7 +121,8 @@ class GPLinker:
         for idx in tqdm(batches, desc="predict", disable=not progress, leave=False):
             batch = collate([(flat[i][1], None) for i in idx], len(self.schema))
             batch = batch.to(self.device)
-            out = self.model(batch.input_ids, batch.attention_mask)
+            # EGP: candidates straight from the factored parts, no [B, H, L, L] tensor
+            out = self.model(batch.input_ids, batch.attention_mask, factored=True)
             events = decode_batch(
                 out.argu,
                 out.head_link,

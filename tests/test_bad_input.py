@@ -185,7 +185,9 @@ class Oracle(torch.nn.Module):
         }
         self.n_labels = len(schema)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> SimpleNamespace:
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, factored: bool = False
+    ) -> SimpleNamespace:  # dense scores either way, as the original GlobalPointer
         B, L = input_ids.shape
         argu = torch.full((B, self.n_labels, L, L), -10.0)
         heads = torch.zeros(B, L, dtype=torch.bool)

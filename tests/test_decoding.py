@@ -6,7 +6,7 @@ import itertools
 import logging
 
 import torch
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from gplinker.decoding import decode, decode_batch
@@ -271,3 +271,52 @@ def test_random_scores_give_exactly_the_maximal_linked_sets_through_a_trigger(
         if role == TRIGGER:
             trig = Argument(TRIGGER, text[h - 1 : t], h - 1)
             assert any(e.event_type == event_type and trig in e.arguments for e in events)
+
+
+def random_factored(seed: int, batch: int = 3, length: int = 12, shift: float = -1.5):
+    """EGP parts of random scores; `shift` lowers the per-label biases so that some cells
+    pass and most do not. Sentence b has `length - b` real tokens (the rest is padding)."""
+    from gplinker.modeling.global_pointer import Factored, span_mask
+
+    g = torch.Generator().manual_seed(seed)
+    H = len(SCHEMA.labels)
+    attention = torch.ones(batch, length, dtype=torch.long)
+    for b in range(batch):
+        attention[b, length - b :] = 0
+    mask = span_mask(attention)[:, 0]
+
+    def parts(labels: int, lift: float) -> Factored:
+        qk = torch.randn(batch, length, length, generator=g)
+        col = torch.randn(batch, length, labels, generator=g) + lift
+        row = torch.randn(batch, length, labels, generator=g)
+        return Factored(qk, col, row, mask)
+
+    return parts(H, shift), parts(1, 0.5), parts(1, 0.5), attention
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**31), shift=st.floats(-4, 1), threshold=st.floats(-1, 1))
+def test_factored_candidates_are_the_dense_cells_above_the_threshold(seed, shift, threshold):
+    """Same cells, same order, same scores as nonzero() on the dense [H, L, L] scores: the
+    bound only skips cells that cannot pass."""
+    from gplinker.decoding import factored_candidates
+
+    argu, _, _, _ = random_factored(seed, shift=shift)
+    dense = argu.dense()
+    for b, (cand, scores) in enumerate(factored_candidates(argu, threshold)):
+        expected = (dense[b] > threshold).nonzero()
+        assert torch.equal(cand, expected)
+        assert torch.equal(scores, dense[b][expected.unbind(1)])
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**31), shift=st.floats(-3, 0))
+def test_decode_batch_on_factored_scores_gives_the_dense_events(seed, shift) -> None:
+    argu, head, tail, attention = random_factored(seed, shift=shift)
+    text = "雀巢裁员4000人苹果收购华为子公司"
+    offsets = [[(0, 0), *((i, i + 1) for i in range(int(n) - 2)), (0, 0)] for n in attention.sum(1)]
+    texts = [text] * len(offsets)
+    dense = decode_batch(argu.dense(), head.dense(), tail.dense(), offsets, texts, SCHEMA)
+    factored = decode_batch(argu, head, tail, offsets, texts, SCHEMA)
+    assume(any(dense))  # only inputs with events to compare count
+    assert factored == dense
