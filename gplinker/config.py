@@ -58,10 +58,25 @@ class ModelConfig(_Section):
         description="hub name or folder; empty = the encoder's; 'wordpiece' = from data.train",
     )
     tokenizer_vocab_size: int = Field(3000, ge=100, description="size of a 'wordpiece' vocabulary")
+    vocab_min_count: int = Field(
+        0,
+        ge=0,
+        description="random init only: keep the tokens seen at least this often in data.train "
+        "(others become [UNK]); 0 = the whole vocabulary",
+    )
     pointer: Literal["efficient", "original"] = Field(
         "efficient", description="Efficient GlobalPointer (SPEC §3) or the original GlobalPointer"
     )
     head_size: int = Field(64, ge=2, multiple_of=2, description="d, the q/k size of each pointer")
+
+    @model_validator(mode="after")
+    def _cut_needs_random_init(self) -> ModelConfig:
+        if self.vocab_min_count and self.pretrained:
+            raise ValueError(
+                "vocab_min_count needs pretrained: false (pretrained embeddings are indexed by "
+                "the whole vocabulary)"
+            )
+        return self
 
 
 class TrainConfig(_Section):

@@ -39,7 +39,7 @@ from gplinker.data.alignment import Encoded, encode_windows
 from gplinker.data.collate import Batch, bucketed_batches, collate
 from gplinker.data.labels import DropReport, SparseLabels, build_window_labels
 from gplinker.data.reader import load_examples
-from gplinker.data.tokenizer import build_wordpiece_tokenizer, load_tokenizer
+from gplinker.data.tokenizer import build_wordpiece_tokenizer, cut_vocabulary, load_tokenizer
 from gplinker.errors import ConfigError, GPLinkerError
 from gplinker.losses import (
     factored_soft_multilabel_ce,
@@ -490,7 +490,11 @@ def _tokenizer(config: Config, train_examples: list[Example]) -> PreTrainedToken
     name = m.tokenizer or m.encoder
     if name is None:
         raise ConfigError("set model.tokenizer (a folder, or 'wordpiece')", key="model.tokenizer")
-    return load_tokenizer(name)
+    tokenizer = load_tokenizer(name)
+    if m.vocab_min_count:
+        tokenizer = cut_vocabulary(tokenizer, (ex.text for ex in train_examples), m.vocab_min_count)
+        logger.info("vocabulary cut to the %d tokens of data.train", len(tokenizer))
+    return tokenizer
 
 
 def _log_drops(name: str, report: DropReport, data: DataConfig) -> None:
