@@ -132,13 +132,37 @@ class TrainConfig(_Section):
         return self
 
 
+class PretrainConfig(_Section):
+    minutes: float = Field(
+        0.0,
+        ge=0,
+        description="masked-LM pretraining of the encoder before training, within "
+        "train.max_minutes; 0 = off",
+    )
+    texts: list[Path] = Field(
+        default_factory=list,
+        description="JSONL files whose texts feed the masked LM with those of data.train "
+        "(e.g. LIC2020 test1.json); a text also in data.dev is left out",
+    )
+    mask_prob: float = Field(0.15, gt=0, lt=1, description="share of real tokens predicted")
+    lr: float = Field(5e-4, gt=0, description="AdamW learning rate of the masked LM")
+    batch_size: int = Field(32, ge=1, description="texts per masked-LM step")
+
+
 class Config(_Section):
     data: DataConfig
     model: ModelConfig = ModelConfig()
+    pretrain: PretrainConfig = PretrainConfig()
     train: TrainConfig = TrainConfig()
     output_dir: Path = Field(
         Path("runs/default"), description="run folder: config, logs, metrics, best/ and last/"
     )
+
+    @model_validator(mode="after")
+    def _pretraining_needs_random_init(self) -> Config:
+        if self.pretrain.minutes and self.model.pretrained:
+            raise ValueError("pretrain.minutes is for random-init encoders (pretrained: false)")
+        return self
 
 
 def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:

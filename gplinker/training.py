@@ -38,7 +38,7 @@ from gplinker.config import Config, DataConfig, config_to_yaml
 from gplinker.data.alignment import Encoded, encode_windows
 from gplinker.data.collate import Batch, bucketed_batches, collate
 from gplinker.data.labels import DropReport, SparseLabels, build_window_labels
-from gplinker.data.reader import load_examples
+from gplinker.data.reader import BadLine, load_examples, read_lines
 from gplinker.data.tokenizer import build_wordpiece_tokenizer, cut_vocabulary, load_tokenizer
 from gplinker.errors import ConfigError, GPLinkerError
 from gplinker.losses import (
@@ -53,6 +53,7 @@ from gplinker.modeling.global_pointer import Factored, span_mask
 from gplinker.modeling.model import GPLinkerModel, GPLinkerOutput
 from gplinker.optim import AdaX
 from gplinker.predict import GPLinker
+from gplinker.pretraining import pretrain_mlm
 from gplinker.schema import Example, Schema
 
 logger = logging.getLogger(__name__)
@@ -214,6 +215,24 @@ def train(config: Config, *, resume: bool = False) -> TrainResult:
             dev_examples, tokenizer, schema, config.data.max_length, overlap
         )
         _log_drops("dev (still counted as gold by the metrics)", dev_report, config.data)
+
+    mlm = {}
+    if config.pretrain.minutes and checkpoint is None:  # a resumed run has its weights
+        if world > 1:
+            raise ConfigError("masked-LM pretraining runs in one process", key="pretrain.minutes")
+        texts = _pretraining_texts(config, train_examples, dev_examples)
+        mlm = pretrain_mlm(
+            model.encoder.to(accelerator.device),
+            tokenizer,
+            texts,
+            minutes=config.pretrain.minutes,
+            max_length=config.data.max_length,
+            batch_size=config.pretrain.batch_size,
+            lr=config.pretrain.lr,
+            mask_prob=config.pretrain.mask_prob,
+            seed=t.seed,
+            device=accelerator.device,
+        )
 
     optimizer = build_optimizer(model, config)
     lengths = [len(enc) for enc, _ in items]
@@ -389,6 +408,7 @@ def train(config: Config, *, resume: bool = False) -> TrainResult:
             "steps": state.step,
             "best_epoch": state.best_epoch,
             "best": state.best,
+            "pretraining": mlm,
         }
         (out_dir / "run.json").write_text(json.dumps(run, indent=1), encoding="utf-8")
     accelerator.end_training()
@@ -481,6 +501,24 @@ def _evaluate(
         {ex.id: found[i] for i, ex in enumerate(examples)},
         {ex.id: ex.events for ex in examples},
     )
+
+
+def _pretraining_texts(
+    config: Config, train_examples: list[Example], dev_examples: list[Example]
+) -> list[str]:
+    """data.train's texts and those of pretrain.texts, without any dev text."""
+    texts = [ex.text for ex in train_examples]
+    for path in config.pretrain.texts:
+        for item in read_lines(path, blank_lines="skip"):
+            if isinstance(item, BadLine):
+                raise item.error
+            texts.append(item.text)
+    dev = {ex.text for ex in dev_examples}
+    kept = list(dict.fromkeys(t for t in texts if t.strip() and t not in dev))
+    logger.info(
+        "masked LM on %d texts (%d left out: dev or repeated)", len(kept), len(texts) - len(kept)
+    )
+    return kept
 
 
 def _tokenizer(config: Config, train_examples: list[Example]) -> PreTrainedTokenizerFast:
