@@ -96,9 +96,9 @@ def save_checkpoint(
         fsync_tree(root, recursive=False)
         for old in root.glob("step-*"):  # hide first: a half-deleted folder is never picked
             if old != final:
-                hidden = root / f".old-{old.name}"
-                os.rename(old, hidden)
-                shutil.rmtree(hidden)
+                os.rename(old, root / f".old-{old.name}")
+        for leftover in [*root.glob(".old-step-*"), *root.glob(".tmp-step-*")]:
+            shutil.rmtree(leftover)  # this save's and any an earlier kill left behind
     accelerator.wait_for_everyone()
     return final
 

@@ -1181,7 +1181,8 @@ def run_benchmarks(
     started, machine_info = time.perf_counter(), machine(device)
     if machine_info["load_average_start"][0] > machine_info["cores_usable"] - 0.5:
         print(
-            f"  busy machine: load average {machine_info['load_average_start'][0]:.1f}",
+            f"  busy machine? load average {machine_info['load_average_start'][0]:.1f} at the "
+            "start (other jobs, or a run that just ended): expect noisy figures",
             file=sys.stderr,
         )
     recipe = load_config(RECIPE)
