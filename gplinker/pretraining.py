@@ -19,6 +19,8 @@ from transformers import PreTrainedTokenizerFast
 from gplinker.data.collate import bucketed_batches
 
 logger = logging.getLogger(__name__)
+WARMUP_STEPS = 100
+MAX_GRAD_NORM = 1.0
 IGNORE = -100  # label of a token that is not predicted
 
 
@@ -82,6 +84,11 @@ def pretrain_mlm(
         p for n, p in head.named_parameters() if "embedding" not in n
     ]
     optimizer = torch.optim.AdamW(params, lr=lr)
+    # BERT's recipe warms up and clips: a random post-LN encoder at full lr from step 1 can
+    # diverge. The run is timed, so the warmup counts steps and the rate then stays flat.
+    warmup = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: min(1.0, (step + 1) / WARMUP_STEPS)
+    )
     generator = torch.Generator().manual_seed(seed)
     rng = random.Random(f"{seed}/mlm")
     encoder.train()
@@ -101,7 +108,9 @@ def pretrain_mlm(
             logits = head(hidden[chosen.to(device)])
             loss = F.cross_entropy(logits.float(), labels[chosen].to(device))
             loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, MAX_GRAD_NORM)
             optimizer.step()
+            warmup.step()
             optimizer.zero_grad(set_to_none=True)
             steps, seen = steps + 1, seen + len(idx)
             recent = [*recent[-99:], loss.item()]

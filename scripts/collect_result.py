@@ -1,17 +1,18 @@
 """Turn a run folder into one results file, results/NAME.json, that outlives the folder.
 
     python scripts/collect_result.py runs/duee --name duee --config-file configs/duee.yaml \\
-        --eval runs/duee/dev.eval.json [--comparison optimizer --baseline] [--note TEXT]
+        --eval runs/duee/dev.eval.json [--comparison optimizer --baseline] [--note TEXT] \\
+        [--lever TEXT --previous NAME]
 
 A run folder holds gigabytes of model weights; what docs/results.md and `gplinker plot`
 need is small: run.json (command, commit, device, wall time, best epoch), config.yaml (the
 resolved config), metrics.jsonl (one row per epoch) and the train.log lines counting gold
 spans that cannot be labels. `scripts/results_table.py` renders the results files.
 
-Keys written: name, comparison, baseline, note, config_file, run_dir, run_json (whether the
-folder had a run.json), command, git_commit, device, torch_threads, n_params, wall_minutes,
-steps, epochs, best_epoch, best, train_samples_per_s, drops, config, evaluations,
-dev_prediction. Without run.json, best is the row with the highest event F1 (as `train`
+Keys written: name, comparison, baseline, note, lever, previous, config_file, run_dir,
+run_json (whether the folder had a run.json), command, git_commit, device, torch_threads,
+n_params, wall_minutes, steps, epochs, best_epoch, best, train_samples_per_s, drops, config,
+evaluations, dev_prediction. Without run.json, best is the row with the highest event F1 (as `train`
 keeps best/), wall_minutes the last row's minutes, steps its step; n_params and device then
 come from train.log when it has them.
 """
@@ -44,6 +45,8 @@ def collect(
     comparison: str | None = None,
     baseline: bool = False,
     note: str | None = None,
+    lever: str | None = None,
+    previous: str | None = None,
     eval_file: Path | None = None,
     config_file: str | None = None,
 ) -> dict:
@@ -77,6 +80,8 @@ def collect(
         "comparison": comparison,
         "baseline": baseline,
         "note": note,
+        "lever": lever,
+        "previous": previous,
         "config_file": config_file,
         "run_dir": str(run_dir),
         "run_json": bool(run),
@@ -126,6 +131,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--comparison", help="group name: runs sharing it are tabled as arms")
     ap.add_argument("--baseline", action="store_true", help="this arm is the group's baseline")
     ap.add_argument("--note", help="one line shown with the run in docs/results.md")
+    ap.add_argument("--lever", help="what this run changes, for the table of levers")
+    ap.add_argument(
+        "--previous", help="NAME of the result the lever is measured against (the old default)"
+    )
     ap.add_argument(
         "--eval", type=Path, dest="eval_file", help="output of `gplinker evaluate --json`"
     )
@@ -143,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
             comparison=args.comparison,
             baseline=args.baseline,
             note=args.note,
+            lever=args.lever,
+            previous=args.previous,
             eval_file=args.eval_file,
             config_file=args.config_file,
         )

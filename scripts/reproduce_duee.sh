@@ -2,7 +2,8 @@
 # Reproduce a DuEE 1.0 figure end to end: train, predict dev with the best epoch, score it,
 # keep the result in results/NAME.json and regenerate docs/results.md.
 #
-#   bash scripts/reproduce_duee.sh DATA_DIR MODEL [CONFIG] [NAME] [key=value ...]
+#   bash scripts/reproduce_duee.sh [--lever TEXT --previous NAME] [--note TEXT] \
+#       DATA_DIR MODEL [CONFIG] [NAME] [key=value ...]
 #
 # DATA_DIR  folder with duee_train.json, duee_dev.json, duee_event_schema.json
 #           (bash scripts/get_duee.sh DATA_DIR puts them there and checks them)
@@ -10,6 +11,8 @@
 # CONFIG    recipe, default configs/duee.yaml (the GPU reproduction recipe)
 # NAME      run folder runs/NAME and results/NAME.json; default: CONFIG's file name
 # key=value further overrides for `gplinker train`, e.g. train.epochs=3
+# --lever, --previous, --note   passed to scripts/collect_result.py: the row of the table
+#           of levers in docs/results.md (what the run changes, against which result)
 #
 # Writes runs/NAME/ (the run folder), runs/NAME/dev.pred.json (predictions of best/ on
 # dev), runs/NAME/dev.eval.json (`gplinker evaluate --json`), results/NAME.json and
@@ -17,8 +20,19 @@
 set -euo pipefail
 
 usage() {
-  sed -n '2,16s/^# \{0,1\}//p' "$0"
+  sed -n '2,19s/^# \{0,1\}//p' "$0"
 }
+collect_args=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --lever | --previous | --note)
+      [ $# -ge 2 ] || { echo "error: $1 needs a value" >&2; exit 2; }
+      collect_args+=("$1" "$2")
+      shift 2
+      ;;
+    *) break ;;
+  esac
+done
 if [ "${1:-}" = "-h" ] || [ "${1:-}" = "--help" ]; then
   usage
   exit 0
@@ -86,5 +100,5 @@ echo "== collect" >&2
 config_file=$config
 case "$config" in "$(pwd)"/*) config_file=${config#"$(pwd)"/} ;; esac
 python scripts/collect_result.py "$run" --name "$name" --config-file "$config_file" \
-  --eval "$run/dev.eval.json"
+  --eval "$run/dev.eval.json" ${collect_args[@]+"${collect_args[@]}"}
 python scripts/results_table.py

@@ -6,7 +6,8 @@
 The results files are written by `scripts/collect_result.py` from run folders. Only the
 part of docs/results.md between the lines `<!-- results:begin -->` and
 `<!-- results:end -->` is replaced; the prose around it is kept as written. Generated:
-a summary table (one row per result), one table per comparison group (results sharing
+a summary table (one row per result), a table of levers (results with a "lever", each
+against its "previous" result), one table per comparison group (results sharing
 "comparison": how each arm's config differs from the baseline arm's, its F1 and the change
 against the baseline), and one section per result with its per-epoch dev metrics. Nothing
 in them is typed by hand.
@@ -85,6 +86,7 @@ def render(results: list[dict]) -> str:
     if not results:
         return "\n".join([*out, "No results yet: see `scripts/collect_result.py`.", ""])
     out += summary(results)
+    out += levers(results)
     groups: dict[str, list[dict]] = {}
     for r in results:
         if r.get("comparison"):
@@ -119,6 +121,53 @@ def summary(results: list[dict]) -> list[str]:
                 *(_num(best_f1(r, m)) for m in METRICS),
                 _num(r.get("train_samples_per_s"), 1),
                 commit,
+            )
+        )
+    return [*out, ""]
+
+
+def levers(results: list[dict]) -> list[str]:
+    """The results that carry a `lever`, each against the one named by its `previous` (the
+    default it was tried on), in the order of that chain; a lever's figures are those of its
+    run's best epoch, all inside its time budget."""
+    tried = [r for r in results if r.get("lever")]
+    if not tried:
+        return []
+    by_name = {r["name"]: r for r in results}
+    names = {r["name"] for r in tried}
+    ordered: list[dict] = []
+    while len(ordered) < len(tried):  # a result after the one it is measured against
+        placed = {r["name"] for r in ordered}
+        ready = [
+            r
+            for r in tried
+            if r["name"] not in placed
+            and (r.get("previous") in placed or r.get("previous") not in names)
+        ]
+        ordered += ready or [r for r in tried if r["name"] not in placed]  # a cycle: as named
+    out = [
+        "### Levers",
+        "",
+        "One row per lever tried on the whole DuEE budget, against the default it was tried "
+        "on (`against`). F1 at the run's best epoch; minutes are those of `gplinker train` "
+        "from reading the data to its last save, tokenization, pretraining and dev "
+        "evaluations included.",
+        "",
+        "| result | lever | against | minutes | epochs | event F1 | argument F1 | trigger F1 "
+        "| official F1 | Δ event F1 | Δ argument F1 | Δ trigger F1 |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in ordered:
+        prev = by_name.get(r.get("previous"))
+        out.append(
+            _row(
+                r["name"],
+                r["lever"],
+                r.get("previous") or NONE,
+                _num(r.get("wall_minutes"), 1),
+                r.get("epochs", len(r["evaluations"])),
+                *(_num(best_f1(r, m)) for m in METRICS),
+                *(_delta(r, prev, m) for m in ("event", "argument", "trigger")),
             )
         )
     return [*out, ""]

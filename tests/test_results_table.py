@@ -325,3 +325,32 @@ def test_get_duee_without_network_fails_with_one_line(tmp_path: Path) -> None:
     assert out.returncode == 1
     lines = out.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: could not download")
+
+
+def test_levers_table_chains_each_lever_after_the_default_it_was_tried_on(
+    tmp_path: Path,
+) -> None:
+    start = _result("a-start", 0.10, 0.30, lever="starting point")
+    # named so that sorting by name would put them in the wrong order
+    second = _result("b-second", 0.18, 0.45, lever="vocabulary cut", previous="c-first")
+    first = _result("c-first", 0.15, 0.40, lever="AdamW", previous="a-start")
+    plain = _result("d-plain", 0.9, 0.9)  # no lever: not in the table
+    text = results_table.render(
+        results_table.load_results(_write(tmp_path, start, second, first, plain))
+    )
+    table = _table(text, "### Levers")
+    assert list(table) == ["a-start", "c-first", "b-second"]
+    lever, against, minutes, epochs, ev, arg, *_, d_ev, d_arg, d_trig = table["b-second"]
+    assert (lever, against, minutes, epochs) == ("vocabulary cut", "c-first", "6.0", "2")
+    assert (ev, arg, d_ev, d_arg, d_trig) == ("0.180", "0.450", "+0.030", "+0.050", "+0.000")
+    assert table["a-start"][1] == "—" and table["a-start"][-3:] == ["—", "—", "—"]
+    assert "d-plain" not in table
+
+
+def test_collect_records_the_lever_and_what_it_is_measured_against(tmp_path: Path) -> None:
+    run = _run_folder(tmp_path / "run", [_row(1, 0.1, 0.2)])
+    out = tmp_path / "r.json"
+    argv = [str(run), "--name", "r", "--lever", "vocab cut", "--previous", "old", "--output"]
+    assert collect_result.main([*argv, str(out)]) == 0
+    record = json.loads(out.read_text(encoding="utf-8"))
+    assert (record["lever"], record["previous"]) == ("vocab cut", "old")

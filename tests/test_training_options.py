@@ -250,3 +250,24 @@ def test_bad_training_lines_fail_the_run_or_are_skipped_and_counted(tiny_data, t
     run = tmp_path / "skip"
     train(tiny_config(tiny_data, run, f"data.train={bad}", "data.skip_invalid=true"))
     assert "2 of 18 lines are invalid" in caplog.text
+
+
+@pytest.mark.parametrize("world", [1, 2, 3])
+def test_each_epoch_trains_every_example_exactly_once_over_all_processes(world) -> None:
+    """The batches `train()` runs (length buckets, split over DDP processes) cover each
+    example once per epoch; epochs differ in order; a (seed, epoch) always gives the same."""
+    config = load_config(ROOT / "configs/sample.yaml", ["train.batch_size=8"])
+    lengths = [(7 * i) % 61 + 1 for i in range(203)]
+    orders = []
+    for epoch in (1, 2):
+        batches = training._epoch_batches(lengths, config, epoch)
+        assert batches == training._epoch_batches(lengths, config, epoch)
+        seen, shares = [], []
+        for idx in batches:
+            parts = [training._shard(idx, rank, world) for rank in range(world)]
+            seen += [i for mine, weight in parts if weight > 0 for i in mine]
+            shares.append(sum(weight for _, weight in parts))
+        assert sorted(seen) == list(range(len(lengths)))
+        assert shares == pytest.approx([1.0] * len(batches))  # the gradients add up to one batch
+        orders.append(seen)
+    assert orders[0] != orders[1]
