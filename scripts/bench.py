@@ -556,13 +556,13 @@ def bench_data(run: Run) -> dict:
     step = step_variants(model, run.recipe, run.device, run.bf16)[STEP]
     groups = example_batches(run.data, run.recipe, run.plan.loader_batches + 1)
     d, data = run.recipe.data, run.data
-    prepare = partial(
-        prepare_examples,
-        tokenizer=data.tokenizer,
-        schema=data.schema,
-        max_length=d.max_length,
-        overlap=d.window_overlap,
-    )
+    fields = {
+        "tokenizer": data.tokenizer,
+        "schema": data.schema,
+        "max_length": d.max_length,
+        "overlap": d.window_overlap,
+    }
+    prepare = partial(prepare_examples, **fields)
     seconds: dict[str, list[float]] = {DATA: [], PREPARE: [], COLLATE: [], STEP: []}
     for k, examples in enumerate(groups):
         start = time.perf_counter()
@@ -575,13 +575,7 @@ def bench_data(run: Run) -> dict:
             parts = {PREPARE: prepared - start, COLLATE: collated - prepared, STEP: stepped}
             for name, s in {**parts, DATA: collated - start}.items():
                 seconds[name].append(s)
-    on_the_fly = partial(
-        prepare_batch,
-        tokenizer=data.tokenizer,
-        schema=data.schema,
-        max_length=d.max_length,
-        overlap=d.window_overlap,
-    )
+    on_the_fly = partial(prepare_batch, **fields)
     loaders = [
         loader_stall(groups, on_the_fly, step, run.device, w) for w in run.plan.loader_workers
     ]
