@@ -3,7 +3,7 @@
 # keep the result in results/NAME.json and regenerate docs/results.md.
 #
 #   bash scripts/reproduce_duee.sh [--lever TEXT --previous NAME] [--note TEXT] \
-#       DATA_DIR MODEL [CONFIG] [NAME] [key=value ...]
+#       [--comparison GROUP [--baseline]] DATA_DIR MODEL [CONFIG] [NAME] [key=value ...]
 #
 # DATA_DIR  folder with duee_train.json, duee_dev.json, duee_event_schema.json
 #           (bash scripts/get_duee.sh DATA_DIR puts them there and checks them)
@@ -11,8 +11,9 @@
 # CONFIG    recipe, default configs/duee.yaml (the GPU reproduction recipe)
 # NAME      run folder runs/NAME and results/NAME.json; default: CONFIG's file name
 # key=value further overrides for `gplinker train`, e.g. train.epochs=3
-# --lever, --previous, --note   passed to scripts/collect_result.py: the row of the table
-#           of levers in docs/results.md (what the run changes, against which result)
+# --lever, --previous, --note, --comparison, --baseline   passed to
+#           scripts/collect_result.py: the row of the table of levers in docs/results.md
+#           (what the run changes, against which result), or an arm of a comparison table
 #
 # Writes runs/NAME/ (the run folder), runs/NAME/dev.pred.json (predictions of best/ on
 # dev), runs/NAME/dev.eval.json (`gplinker evaluate --json`), results/NAME.json and
@@ -20,12 +21,16 @@
 set -euo pipefail
 
 usage() {
-  sed -n '2,19s/^# \{0,1\}//p' "$0"
+  sed -n '2,20s/^# \{0,1\}//p' "$0"
 }
 collect_args=()
 while [ $# -gt 0 ]; do
   case "$1" in
-    --lever | --previous | --note)
+    --baseline)
+      collect_args+=("$1")
+      shift
+      ;;
+    --lever | --previous | --note | --comparison)
       [ $# -ge 2 ] || { echo "error: $1 needs a value" >&2; exit 2; }
       collect_args+=("$1" "$2")
       shift 2
