@@ -107,7 +107,9 @@ class TrainConfig(_Section):
     )
     seed: int = Field(42, description="seeds torch, numpy, random and the batch order")
     mixed_precision: Literal["no", "bf16", "fp16"] = Field(
-        "no", description="autocast of the encoder (Accelerate); heads and loss stay fp32"
+        "no",
+        description="autocast of the encoder in training steps (Accelerate); pointers, "
+        "loss and dev evaluation stay fp32",
     )
     max_minutes: float | None = Field(
         None, gt=0, description="stop starting new steps after this many minutes (then evaluate)"

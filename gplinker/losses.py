@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -15,34 +17,42 @@ def _log1p_sum_exp(logits: Tensor) -> Tensor:
     return F.softplus(torch.logsumexp(logits, dim=-1))
 
 
-def multilabel_ce(scores: Tensor, targets: Tensor) -> Tensor:
-    """Hard-label ZLPR loss on dense 0/1 targets: [..., N], [..., N] -> [...]."""
+def multilabel_ce(scores: Tensor, targets: Tensor, valid: Tensor | None = None) -> Tensor:
+    """Hard-label ZLPR loss on dense 0/1 targets: [..., N], [..., N] -> [...]. Cells
+    outside `valid` (bool, broadcastable; default all) count neither way, labels included."""
     # SPEC §4: L = log(1 + Σ_neg e^s) + log(1 + Σ_pos e^-s); positives score > 0.
+    valid = torch.ones((), dtype=torch.bool, device=scores.device) if valid is None else valid
     is_pos = targets > 0.5
     # masked_fill (not adding -inf) so the NaN that logsumexp's backward puts on an
     # all -inf row is dropped instead of reaching `scores`.
-    neg = _log1p_sum_exp(scores.masked_fill(is_pos, _NEG_INF))
-    pos = _log1p_sum_exp((-scores).masked_fill(~is_pos, _NEG_INF))
+    neg = _log1p_sum_exp(scores.masked_fill(is_pos | ~valid, _NEG_INF))
+    pos = _log1p_sum_exp((-scores).masked_fill(~is_pos | ~valid, _NEG_INF))
     return neg + pos
 
 
-def sparse_multilabel_ce(scores: Tensor, pos: Tensor) -> Tensor:
+def sparse_multilabel_ce(scores: Tensor, pos: Tensor, valid: Tensor | None = None) -> Tensor:
     """ZLPR loss with positives given as indices: [..., N], [..., K] long -> [...].
 
     In the model `scores` is [B, H, L*L] flattened as i*L + j and `pos` is [B, H, K],
-    padded with 0: cell 0 is [CLS]->[CLS], never a label, yet still counted as a negative.
+    padded with 0: cell 0 is [CLS]->[CLS], never a label. `valid` (broadcastable to
+    `scores`, bool) names the cells that exist; the others are neither negatives nor
+    positives, so a label on one is ignored, as in every loss here. Without it every cell
+    counts, cell 0 as a negative. A repeated index counts once.
     """
-    valid = pos != 0  # [..., K]
+    if valid is None:
+        valid = torch.ones((), dtype=torch.bool, device=scores.device)
+    valid = valid.expand_as(scores)
+    keep = (pos != 0) & valid.gather(-1, pos)  # [..., K]
     gathered = scores.gather(-1, pos)  # [..., K]
     # SPEC §4 warns that neg = a + log(1 - e^(b-a)) cancels and can go negative when the
     # positives dominate; instead drop the positives from the row and take the LSE of what
-    # is left, which is exact. Pads write False onto cell 0 and every real index writes
-    # True, so the scatter is deterministic even with repeated indices. A boolean mask
-    # (rather than scattering -inf values) keeps cell 0's gradient from being counted
-    # once per pad by scatter's backward.
-    is_pos = torch.zeros_like(scores, dtype=torch.bool).scatter(-1, pos, valid)  # [..., N]
-    neg = _log1p_sum_exp(scores.masked_fill(is_pos, _NEG_INF))
-    pos_term = _log1p_sum_exp(torch.where(valid, -gathered, _NEG_INF))
+    # is left, which is exact. Dropped entries write False (onto cell 0 for pads) and kept
+    # ones True, and a cell never gets both, so the scatter is deterministic with repeats.
+    # A boolean mask (rather than scattered -inf values) keeps cell 0's gradient from being
+    # counted once per pad by scatter's backward.
+    is_pos = torch.zeros_like(scores, dtype=torch.bool).scatter(-1, pos, keep)  # [..., N]
+    neg = _log1p_sum_exp(scores.masked_fill(is_pos | ~valid, _NEG_INF))
+    pos_term = _log1p_sum_exp(torch.where(_first_of_each(pos, keep), -gathered, _NEG_INF))
     return neg + pos_term
 
 
@@ -72,23 +82,19 @@ def factored_sparse_multilabel_ce(
     on the cells where mask holds, without building the [B, H, L, L] scores.
 
     qk [B, L, L], col and row [B, L, H], mask [B, L, L] bool, pos [B, H, K] flat i*L + j
-    with 0 pads -> [B, H]. The sum over all cells factorises,
-    Σ_ij e^s = Σ_i e^row[i,α] Σ_j mask·e^qk[i,j] · e^col[j,α], so it is one batched matmul
-    of [B, L, L] by [B, L, H]: time and memory O(B·L·(L + H)) instead of O(B·H·L²).
-    The negative sum is that total minus the few positive terms, done in float64: the
-    cancellation costs about 1e-16 · Σ_all e^s, under 1e-7 of the loss while positive
-    scores stay below ~20 (the dense `sparse_multilabel_ce` is exact at any scale).
+    with 0 pads -> [B, H]; the conventions of sparse_multilabel_ce with valid = mask (a
+    repeated index counts once, a label on a masked cell is ignored). The negatives' sum
+    is built from positive terms only (`_factored_log_sum_exp`), never as "all cells minus
+    the positives", which cancels to nothing once a positive outweighs the rest by 1e16
+    (a score ~37 above them): equal to the dense loss in value and gradient at any scale.
+    Time and memory O(B·L·(L + H)) instead of O(B·H·L²).
     """
     dtype = qk.dtype
     qk, col, row = qk.double(), col.double(), row.double()
-    total, shift = _factored_sum_exp(qk, col, row, mask)  # [B, H] each
-
-    valid = pos != 0  # [B, H, K]
+    keep = _unique_positives(pos, mask)  # [B, H, K]
     s_pos = _factored_gather(qk, col, row, pos)  # [B, H, K]
-    pos_term = _log1p_sum_exp(torch.where(valid, -s_pos, _NEG_INF))
-    e_pos = torch.where(valid, torch.exp(torch.where(valid, s_pos, 0.0) - shift[..., None]), 0.0)
-    neg_sum = total - e_pos.sum(-1)  # [B, H]
-    neg_term = _log1p_scaled(neg_sum, shift)
+    pos_term = _log1p_sum_exp(torch.where(keep, -s_pos, _NEG_INF))
+    neg_term = F.softplus(_factored_log_sum_exp(qk, col, row, mask, pos, keep))
     return (pos_term + neg_term).to(dtype)
 
 
@@ -137,35 +143,24 @@ def factored_soft_multilabel_ce(
     qk [B, L, L], col and row [B, L, H], mask [B, L, L] bool, pos [B, H, K] flat i*L + j
     with 0 pads -> [B, H]; same targets and conventions as sparse_soft_multilabel_ce
     (repeats count once, labels on masked cells are ignored). With P the positives and
-    V the valid cells, both sums are a full-mask sum plus a correction over the few
-    positives:
+    V the valid cells:
         Σ_V (1 - t) e^s = (1 - ε) Σ_{V∖P} e^s + ε Σ_P e^s
         Σ_V t e^-s      = ε Σ_{V∖P} e^-s + (1 - ε) Σ_P e^-s
-    with Σ_{V∖P} = Σ_V - Σ_P, and Σ_V e^{±s} factorises as in factored_sparse_multilabel_ce
-    (-s = (-qk) + (-col) + (-row) has the same form), so the cost stays O(B·L·(L + H)).
-    Writing it this way (not (1 - ε) Σ_V - (1 - 2ε) Σ_P) leaves only Σ_V - Σ_P to cancel,
-    whose true value is >= 0; rounding can push it slightly below, so it is clamped at 0.
-    The cancellation costs about 1e-16 · Σ_V e^s in float64; for ε > 0 the exact ε Σ_P
-    term is of the same size as Σ_V whenever the cancellation is severe, so the relative
-    error of the log argument stays near 1e-16 / ε. At ε = 0 the accuracy is that of
-    factored_sparse_multilabel_ce.
+    Σ_{V∖P} e^{±s} comes from `_factored_log_sum_exp` (-s = (-qk) + (-col) + (-row) has
+    the same form), exact at any scale, so both sums are added in log space and nothing
+    cancels; the cost stays O(B·L·(L + H)).
     """
     eps = _check_smoothing(smoothing)
     dtype = qk.dtype
     qk, col, row = qk.double(), col.double(), row.double()
-    tot_p, c_p = _factored_sum_exp(qk, col, row, mask)  # [B, H]: Σ_V e^(s - c_p)
-    tot_m, c_m = _factored_sum_exp(-qk, -col, -row, mask)  # [B, H]: Σ_V e^(-s - c_m)
-
     keep = _unique_positives(pos, mask)  # [B, H, K]
     s_pos = _factored_gather(qk, col, row, pos)  # [B, H, K]
-    # c_p >= s and c_m >= -s on every valid cell, so neither exp() can overflow; dropped
-    # entries become e^-inf = 0, with a zero (not NaN) gradient.
-    pos_p = torch.exp(torch.where(keep, s_pos - c_p[..., None], _NEG_INF)).sum(-1)  # [B, H]
-    pos_m = torch.exp(torch.where(keep, -s_pos - c_m[..., None], _NEG_INF)).sum(-1)  # [B, H]
-    rest_p = (tot_p - pos_p).clamp_min(0.0)  # Σ_{V∖P} e^(s - c_p) >= 0
-    rest_m = (tot_m - pos_m).clamp_min(0.0)  # Σ_{V∖P} e^(-s - c_m) >= 0
-    neg_term = _log1p_scaled((1.0 - eps) * rest_p + eps * pos_p, c_p)
-    pos_term = _log1p_scaled(eps * rest_m + (1.0 - eps) * pos_m, c_m)
+    rest_p = _factored_log_sum_exp(qk, col, row, mask, pos, keep)  # log Σ_{V∖P} e^s
+    rest_m = _factored_log_sum_exp(-qk, -col, -row, mask, pos, keep)  # log Σ_{V∖P} e^-s
+    pos_p = _log_sum_exp(torch.where(keep, s_pos, _NEG_INF))  # log Σ_P e^s
+    pos_m = _log_sum_exp(torch.where(keep, -s_pos, _NEG_INF))  # log Σ_P e^-s
+    neg_term = F.softplus(_log_weighted_sum(1.0 - eps, rest_p, eps, pos_p))
+    pos_term = F.softplus(_log_weighted_sum(eps, rest_m, 1.0 - eps, pos_m))
     return (neg_term + pos_term).to(dtype)
 
 
@@ -190,20 +185,75 @@ def _check_smoothing(smoothing: float) -> float:
     return eps
 
 
-def _factored_sum_exp(qk: Tensor, col: Tensor, row: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
-    """Σ over mask of e^(s - shift) for s[b,α,i,j] = qk[b,i,j] + col[b,j,α] + row[b,i,α],
-    as one bmm: returns (total, shift), both [B, H]; the shift carries no gradient."""
+# Inner sums whose scaled value falls below e^-600 may have lost terms to underflow (each
+# product of two factors ≤ 1 is exact down to ~e^-708): such rows are summed exactly.
+_SCALED_FLOOR = math.exp(-600.0)
+
+
+def _factored_log_sum_exp(
+    qk: Tensor, col: Tensor, row: Tensor, mask: Tensor, pos: Tensor, keep: Tensor
+) -> Tensor:
+    """log Σ e^s over the cells where mask holds but no kept positive sits, for
+    s[b,α,i,j] = qk[b,i,j] + col[b,j,α] + row[b,i,α]: [B, H] (-inf where nothing is left).
+
+    The sum over j is one bmm per row i, shifted by max_j qk[i,j] and max_j col[j,α] so no
+    exp() overflows; the sum over i is a log-sum-exp, so rows of any size combine exactly.
+    Two kinds of row (b, i, α) are summed over j exactly instead, gathered into [n, L]:
+    rows holding a positive of α (their positives left out, so nothing is subtracted and
+    nothing cancels), and rows whose shifted bmm sum fell under e^-600, where underflow
+    may have dropped terms (only when scores differ by hundreds within a row). A model at
+    any sane scale has only the first kind: a handful per label.
+    """
+    _, L, H = col.shape
     token = mask.diagonal(dim1=1, dim2=2)  # [B, L]: i <= j and both real, so (i, i) valid
-    # Shifts (upper bounds of each factor over valid cells) keep exp() in range; the
-    # result does not depend on them, so they carry no gradient.
-    c_qk = _masked_max(qk.detach(), mask, dim=(1, 2))  # [B]
+    c_qk = _masked_max(qk.detach(), mask, dim=2)  # [B, L]
     c_col = _masked_max(col.detach(), token[..., None], dim=1)  # [B, H]
-    c_row = _masked_max(row.detach(), token[..., None], dim=1)  # [B, H]
-    e_qk = torch.where(mask, torch.exp(qk - c_qk[:, None, None]), 0.0)  # [B, L, L]
-    e_col = torch.where(token[..., None], torch.exp(col - c_col[:, None]), 0.0)  # [B, L, H]
-    e_row = torch.where(token[..., None], torch.exp(row - c_row[:, None]), 0.0)  # [B, L, H]
-    total = (e_row * torch.bmm(e_qk, e_col)).sum(1)  # [B, H], scaled by e^-shift
-    return total, c_qk[:, None] + c_col + c_row
+    # masked before exp(): an off-mask cell may exceed the shift, and exp() = inf there
+    # would turn the zero gradient of a later where() into NaN (inf * 0)
+    e_qk = torch.exp((qk - c_qk[..., None]).masked_fill(~mask, _NEG_INF))  # [B, L, L]
+    e_col = torch.exp((col - c_col[:, None]).masked_fill(~token[..., None], _NEG_INF))
+    inner = torch.bmm(e_qk, e_col)  # [B, L, H]: Σ_j e^(qk + col - c_qk[i] - c_col[α])
+
+    # rows to sum exactly: (b, α, i) of every kept positive, then the underflowed ones
+    pb, pa, pk = keep.nonzero(as_tuple=True)
+    p_cell = pos[pb, pa, pk]
+    pi, pj = p_cell // L, p_cell % L
+    fb, fi, fa = (token[..., None] & (inner < _SCALED_FLOOR)).nonzero(as_tuple=True)
+    key = torch.cat([(pb * H + pa) * L + pi, (fb * H + fa) * L + fi])
+    rows, which = torch.unique(key, return_inverse=True)  # [n]; rows are unique
+    rb, ra, ri = rows // (H * L), rows // L % H, rows % L
+    # each positive leaves its own cell out of its row
+    left_out = torch.zeros(len(rows), L, dtype=torch.bool, device=qk.device)
+    left_out[which[: len(pb)], pj] = True
+    exact_valid = mask[rb, ri] & ~left_out  # [n, L]
+    exact = _log_sum_exp(
+        torch.where(exact_valid, qk[rb, ri] + col.transpose(1, 2)[rb, ra], _NEG_INF)
+    )  # [n]
+
+    has = inner > 0
+    log_inner = torch.where(has, torch.log(torch.where(has, inner, 1.0)), _NEG_INF)
+    log_inner = log_inner + c_qk[..., None] + c_col[:, None]  # [B, L, H]
+    log_inner = log_inner.index_put((rb, ri, ra), exact)
+    return _log_sum_exp((log_inner + row).transpose(1, 2))  # [B, H]
+
+
+def _log_sum_exp(x: Tensor) -> Tensor:
+    """logsumexp over the last dim, -inf for an all -inf row with a zero (not NaN) gradient."""
+    if x.shape[-1] == 0:
+        return x.new_full(x.shape[:-1], _NEG_INF)
+    finite = torch.isfinite(x)
+    top = x.masked_fill(~finite, _NEG_INF).amax(-1, keepdim=True).detach()
+    top = torch.where(torch.isfinite(top), top, 0.0)
+    total = torch.where(finite, torch.exp(torch.where(finite, x - top, 0.0)), 0.0).sum(-1)
+    some = total > 0
+    log_total = torch.where(some, torch.log(torch.where(some, total, 1.0)), _NEG_INF)
+    return log_total + top.squeeze(-1)
+
+
+def _log_weighted_sum(w1: float, log_a: Tensor, w2: float, log_b: Tensor) -> Tensor:
+    """log(w1·e^log_a + w2·e^log_b) for weights in [0, 1]; a zero weight drops its term."""
+    terms = [log + math.log(w) for w, log in ((w1, log_a), (w2, log_b)) if w > 0]
+    return _log_sum_exp(torch.stack(terms, -1))
 
 
 def _factored_gather(qk: Tensor, col: Tensor, row: Tensor, pos: Tensor) -> Tensor:
@@ -224,20 +274,16 @@ def _unique_positives(pos: Tensor, mask: Tensor) -> Tensor:
     B, L, _ = mask.shape
     H, K = pos.shape[1], pos.shape[2]
     in_mask = mask.reshape(B, L * L).gather(1, pos.reshape(B, H * K)).view(B, H, K)
-    # An entry repeats an earlier one iff some earlier k' < k holds the same index; K is
-    # a handful of labels per row, so the [B, H, K, K] comparison is cheap.
-    same = pos[..., :, None] == pos[..., None, :]  # [B, H, K, K]
+    return _first_of_each(pos, (pos != 0) & in_mask)
+
+
+def _first_of_each(pos: Tensor, keep: Tensor) -> Tensor:
+    """keep, less the entries that repeat an earlier entry of their row ([..., K] both)."""
+    K = pos.shape[-1]
+    # K is a handful of labels per row, so the [..., K, K] comparison is cheap.
+    same = pos[..., :, None] == pos[..., None, :]  # [..., K, K]
     earlier = torch.ones(K, K, dtype=torch.bool, device=pos.device).tril(-1)
-    repeat = (same & earlier).any(-1)  # [B, H, K]
-    return (pos != 0) & in_mask & ~repeat
-
-
-def _log1p_scaled(x: Tensor, shift: Tensor) -> Tensor:
-    """log(1 + x·e^shift) for x >= 0 stored scaled by e^-shift; x = 0 gives exactly 0,
-    with a finite gradient (log is only taken where x > 0)."""
-    pos = x > 0
-    log_x = torch.where(pos, torch.log(torch.where(pos, x, 1.0)), _NEG_INF)
-    return torch.logaddexp(torch.zeros_like(log_x), log_x + shift)
+    return keep & ~(same & earlier).any(-1)
 
 
 def _masked_max(x: Tensor, mask: Tensor, dim: int | tuple[int, ...]) -> Tensor:

@@ -89,11 +89,11 @@ def compute_loss(
         else:
             B, H, L, _ = scores.shape
             flat = scores.reshape(B, H, L * L)
+            valid = span_mask(batch.attention_mask).reshape(B, 1, L * L)
             if loss == "soft":
-                valid = span_mask(batch.attention_mask).reshape(B, 1, L * L)
                 per_label = sparse_soft_multilabel_ce(flat, pos, valid, smoothing)
             else:
-                per_label = sparse_multilabel_ce(flat, pos)  # [B, H]
+                per_label = sparse_multilabel_ce(flat, pos, valid)  # [B, H]
         total = total + per_label.sum(1).mean()
     return total
 
@@ -246,6 +246,10 @@ def train(config: Config, *, resume: bool = False) -> TrainResult:
         state = load_checkpoint(checkpoint, model, optimizer, scheduler)
         logger.info("resuming from %s: epoch %d, batch %d", checkpoint, state.epoch, state.batch)
     model, optimizer = accelerator.prepare(model, optimizer)
+    # prepare() also wraps the model's forward in autocast; the training step has its own
+    # accelerator.autocast(), and without the wrapper dev evaluation runs in fp32, as
+    # `gplinker predict` does, so best/ scores there what it scored here
+    accelerator.unwrap_model(model, keep_fp32_wrapper=False)
     ema = None
     if t.ema_decay:  # evaluated and saved instead of the raw weights
         ema = AveragedModel(

@@ -2,6 +2,10 @@
 
 RoPE tables are computed on the fly, never stored as buffers: under transformers 5 a
 non-persistent buffer can come back uninitialised after loading (SPEC §10).
+
+The pointers compute in the dtype of their weights whatever autocast is on around them
+(fp32 for a model trained with bf16/fp16 autocast of the encoder): their scores feed a
+loss of exponentials and a > 0 threshold, and fp16 cannot even hold the mask value.
 """
 
 from __future__ import annotations
@@ -12,6 +16,11 @@ import torch
 from torch import Tensor, nn
 
 NEG = -1e12  # SPEC §3: masked cells; finite so a gold label on a masked cell is loud, not NaN
+
+
+def masked_value(dtype: torch.dtype) -> float:
+    """NEG where the dtype holds it (fp32, fp64, bf16), else the dtype's lowest (fp16)."""
+    return max(NEG, torch.finfo(dtype).min)
 
 
 def rope(x: Tensor) -> Tensor:
@@ -52,7 +61,7 @@ class Factored:
         """[B, H, L, L] scores, masked cells set to NEG."""
         scores = self.qk[:, None] + self.col.transpose(1, 2)[:, :, None, :]  # [B, H, L, L]
         scores = scores + self.row.transpose(1, 2)[:, :, :, None]
-        return scores.masked_fill(~self.mask[:, None], NEG)
+        return scores.masked_fill(~self.mask[:, None], masked_value(scores.dtype))
 
 
 class EfficientGlobalPointer(nn.Module):
@@ -69,12 +78,13 @@ class EfficientGlobalPointer(nn.Module):
         return self.factored(hidden, mask).dense()
 
     def factored(self, hidden: Tensor, mask: Tensor) -> Factored:
-        x = self.dense(hidden)  # [B, L, 2d]
-        q, k = x[..., 0::2], x[..., 1::2]  # [B, L, d] each, interleaved split
-        if self.use_rope:
-            q, k = rope(q), rope(k)
-        qk = torch.einsum("bmd,bnd->bmn", q, k) / self.head_size**0.5  # [B, L, L]
-        u = self.bias(x) / 2  # [B, L, 2H], on the pre-RoPE x
+        with torch.autocast(hidden.device.type, enabled=False):
+            x = self.dense(hidden.to(self.dense.weight.dtype))  # [B, L, 2d]
+            q, k = x[..., 0::2], x[..., 1::2]  # [B, L, d] each, interleaved split
+            if self.use_rope:
+                q, k = rope(q), rope(k)
+            qk = torch.einsum("bmd,bnd->bmn", q, k) / self.head_size**0.5  # [B, L, L]
+            u = self.bias(x) / 2  # [B, L, 2H], on the pre-RoPE x
         return Factored(qk, u[..., 0::2], u[..., 1::2], span_mask(mask)[:, 0])
 
 
@@ -89,9 +99,11 @@ class GlobalPointer(nn.Module):
     def forward(self, hidden: Tensor, mask: Tensor) -> Tensor:
         """[B, L, D], [B, L] -> [B, H, L, L]."""
         B, L, _ = hidden.shape
-        x = self.dense(hidden).view(B, L, self.num_labels, 2 * self.head_size).transpose(1, 2)
-        q, k = x[..., 0::2], x[..., 1::2]  # [B, H, L, d]
-        if self.use_rope:
-            q, k = rope(q), rope(k)
-        scores = torch.einsum("bhmd,bhnd->bhmn", q, k) / self.head_size**0.5  # [B, H, L, L]
-        return scores.masked_fill(~span_mask(mask), NEG)
+        with torch.autocast(hidden.device.type, enabled=False):
+            x = self.dense(hidden.to(self.dense.weight.dtype))
+            x = x.view(B, L, self.num_labels, 2 * self.head_size).transpose(1, 2)
+            q, k = x[..., 0::2], x[..., 1::2]  # [B, H, L, d]
+            if self.use_rope:
+                q, k = rope(q), rope(k)
+            scores = torch.einsum("bhmd,bhnd->bhmn", q, k) / self.head_size**0.5  # [B, H, L, L]
+        return scores.masked_fill(~span_mask(mask), masked_value(scores.dtype))

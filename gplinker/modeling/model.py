@@ -78,7 +78,8 @@ class GPLinkerModel(nn.Module):
         """Scores of the three pointers. `factored=True` lets training skip the
         [B, H, L, L] tensor (EGP only; the original GlobalPointer always returns dense)."""
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask)[0]  # [B, L, D]
-        hidden = hidden.float()  # scores and loss in fp32 even under bf16 autocast
+        # the pointers turn autocast off and compute in their weights' dtype (fp32 unless
+        # the whole model was cast): scores, masks and loss stay fp32 under bf16/fp16
         pointers = (self.argu, self.head_link, self.tail_link)
         if factored and isinstance(self.argu, EfficientGlobalPointer):
             return GPLinkerOutput(*(p.factored(hidden, attention_mask) for p in pointers))
