@@ -186,17 +186,25 @@ def evaluate(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
 ) -> None:
     """Score predictions: event, argument and trigger F1 (exact match) and the official
-    LIC2020/DuEE metric (character-level argument F1)."""
+    LIC2020/DuEE metric (case-insensitive character-level argument F1). A DuEE submission
+    (no triggers, no offsets, as the reference's predict_to_file writes) is scored on the
+    official metric only, and the output says which metrics were left out and why."""
     with user_errors():
         from dataclasses import asdict
 
-        from gplinker.metrics import evaluate_files, format_metrics
+        from gplinker.metrics import evaluate, format_metrics, read_scored_file, unscored
 
-        results = evaluate_files(gold, pred)
+        pred_events, gold_events = read_scored_file(pred), read_scored_file(gold)
+        results, skipped = evaluate(pred_events, gold_events), unscored(pred_events)
         if as_json:
-            typer.echo(json.dumps({k: asdict(v) for k, v in results.items()}, indent=1))
+            out: dict = {k: asdict(v) for k, v in results.items()}
+            if skipped:
+                out["unscored"] = skipped
+            typer.echo(json.dumps(out, indent=1, ensure_ascii=False))
         else:
             typer.echo(format_metrics(results))
+            for name, why in skipped.items():
+                typer.echo(f"not scored: {name} F1 ({why} in {pred})")
 
 
 @app.command()

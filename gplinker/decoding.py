@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 import networkx as nx
 import torch
@@ -42,14 +43,8 @@ def decode(
     start == end ([CLS], [SEP], padding) is never a span head or tail, and positions past
     len(offsets) count as padding.
     """
-    n_labels, seq_len = len(schema.labels), argu.shape[-1]
-    if argu.shape != (n_labels, seq_len, seq_len):
-        raise ValueError(f"argu should be [{n_labels}, L, L], got {list(argu.shape)}")
-    argu = argu.detach().to("cpu", torch.float32)
-    # nonzero() is row-major: candidates sorted by (label, h, t)
-    cand = (argu > threshold).nonzero()  # [N, 3]: label, h, t
-    scores = argu[cand[:, 0], cand[:, 1], cand[:, 2]]
-    return decode_candidates(
+    cand, scores = _dense_candidates(argu, schema, threshold)
+    decoded = decode_candidates(
         cand,
         scores,
         head_link,
@@ -61,6 +56,19 @@ def decode(
         max_candidates=max_candidates,
         max_events_per_type=max_events_per_type,
     )
+    return decoded.events
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """One sentence decoded: its events, and per event type with a kept candidate a
+    trigger-less Event holding the arguments of every clique of that type's graph, cliques
+    without a trigger included. Every node of a graph lies in some maximal clique, so these
+    are the kept argument candidates themselves: what the reference's argument F1 counts
+    (metrics.py, "argument_reference")."""
+
+    events: list[Event]
+    clique_arguments: list[Event]
 
 
 def decode_candidates(
@@ -75,7 +83,7 @@ def decode_candidates(
     threshold: float = 0.0,
     max_candidates: int = 256,
     max_events_per_type: int = 64,
-) -> list[Event]:
+) -> Decoded:
     """decode() from the argument cells scored above the threshold: cand [N, 3] rows
     (label, h, t) sorted, scores [N]. How the cells were found (dense scores, or
     `factored_candidates` without them) does not change the events."""
@@ -155,7 +163,14 @@ def decode_candidates(
         logger.warning(
             "decode: stopped at %d cliques for event types %s", max_events_per_type, capped
         )
-    return _finalise(events)
+    by_type: dict[int, set[Argument]] = {}
+    for k, arg in zip(cand_type.tolist(), arguments, strict=True):
+        if arg.role != TRIGGER:
+            by_type.setdefault(k, set()).add(arg)
+    clique_arguments = [
+        Event(schema.event_types[k], frozenset(args)) for k, args in sorted(by_type.items())
+    ]
+    return Decoded(_finalise(events), clique_arguments)
 
 
 def factored_candidates(scores: Factored, threshold: float = 0.0) -> list[tuple[Tensor, Tensor]]:
@@ -194,6 +209,20 @@ def decode_batch(
     """decode() per sentence: argu [B, H, L, L], links [B, 1, L, L], or the Factored EGP
     scores (then argu's candidates come from `factored_candidates`, and the one-label links
     are made dense); offsets[b] may be shorter than L (padding). kwargs go to decode()."""
+    found = decode_sentences(argu, head_link, tail_link, offsets, texts, schema, **kwargs)
+    return [d.events for d in found]
+
+
+def decode_sentences(
+    argu: Tensor | Factored,
+    head_link: Tensor | Factored,
+    tail_link: Tensor | Factored,
+    offsets: Sequence[Sequence[tuple[int, int]]],
+    texts: Sequence[str],
+    schema: Schema,
+    **kwargs: float | int,
+) -> list[Decoded]:
+    """decode_batch, with each sentence's clique arguments beside its events."""
     batch = argu.qk.shape[0] if isinstance(argu, Factored) else argu.shape[0]
     if not len(offsets) == len(texts) == batch:
         raise ValueError(
@@ -204,19 +233,30 @@ def decode_batch(
         (x.dense() if isinstance(x, Factored) else x).detach().to("cpu", torch.float32)
         for x in (head_link, tail_link)
     )
+    threshold = float(kwargs.get("threshold", 0.0))
     if isinstance(argu, Factored):
-        found = factored_candidates(argu, float(kwargs.get("threshold", 0.0)))
-        return [
-            decode_candidates(
-                cand, scores, head_link[b], tail_link[b], offsets[b], texts[b], schema, **kwargs
-            )
-            for b, (cand, scores) in enumerate(found)
-        ]
-    argu = argu.detach().to("cpu", torch.float32)
+        found = factored_candidates(argu, threshold)
+    else:
+        dense = argu.detach().to("cpu", torch.float32)
+        found = [_dense_candidates(dense[b], schema, threshold) for b in range(batch)]
     return [
-        decode(argu[b], head_link[b], tail_link[b], offsets[b], texts[b], schema, **kwargs)
-        for b in range(len(texts))
+        decode_candidates(
+            cand, scores, head_link[b], tail_link[b], offsets[b], texts[b], schema, **kwargs
+        )
+        for b, (cand, scores) in enumerate(found)
     ]
+
+
+def _dense_candidates(argu: Tensor, schema: Schema, threshold: float) -> tuple[Tensor, Tensor]:
+    """The (label, h, t) cells of argu [H, L, L] above the threshold, sorted, and their
+    scores."""
+    n_labels, seq_len = len(schema.labels), argu.shape[-1]
+    if argu.shape != (n_labels, seq_len, seq_len):
+        raise ValueError(f"argu should be [{n_labels}, L, L], got {list(argu.shape)}")
+    argu = argu.detach().to("cpu", torch.float32)
+    # nonzero() is row-major: candidates sorted by (label, h, t)
+    cand = (argu > threshold).nonzero()  # [N, 3]: label, h, t
+    return cand, argu[cand[:, 0], cand[:, 1], cand[:, 2]]
 
 
 @functools.lru_cache(maxsize=8)

@@ -7,7 +7,7 @@ import json
 import logging
 import secrets
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,11 +28,11 @@ from gplinker.data.alignment import Encoded, encode_windows
 from gplinker.data.collate import collate, length_sorted_batches
 from gplinker.data.reader import STDIN, BadLine, read_lines, write_jsonl
 from gplinker.data.tokenizer import load_tokenizer
-from gplinker.decoding import decode_batch, merge_windows
+from gplinker.decoding import Decoded, decode_sentences, merge_windows
 from gplinker.errors import GPLinkerError, InputError
 from gplinker.files import atomic_folder
 from gplinker.modeling.model import WEIGHTS_NAME, GPLinkerModel
-from gplinker.schema import Event, Example, Schema
+from gplinker.schema import Argument, Event, Example, Schema
 
 logger = logging.getLogger(__name__)
 SCHEMA_NAME = "schema.json"
@@ -102,7 +102,6 @@ class GPLinker:
         windows = encode_windows(texts, self.tokenizer, self.max_length, self.window_overlap)
         return self.extract_encoded(windows, texts, batch_size=batch_size, progress=progress)
 
-    @torch.inference_mode()
     def extract_encoded(
         self,
         windows: Sequence[Sequence[Encoded]],
@@ -113,17 +112,31 @@ class GPLinker:
     ) -> list[list[Event]]:
         """Events per text from its windows: length-sorted batches of windows (less
         padding), merged per text, output in input order."""
+        found = self.decode_encoded(windows, texts, batch_size=batch_size, progress=progress)
+        return [d.events for d in found]
+
+    @torch.inference_mode()
+    def decode_encoded(
+        self,
+        windows: Sequence[Sequence[Encoded]],
+        texts: Sequence[str],
+        *,
+        batch_size: int = 32,
+        progress: bool = False,
+    ) -> list[Decoded]:
+        """extract_encoded, with each text's clique arguments (the spans the reference's
+        argument F1 counts) beside its events."""
         was_training = self.model.training
         self.model.eval()
         flat = [(t, w) for t, ws in enumerate(windows) for w in ws]
-        found: list[list[Event]] = [[] for _ in flat]
+        found: list[Decoded] = [Decoded([], []) for _ in flat]
         batches = length_sorted_batches([len(w) for _, w in flat], batch_size)
         for idx in tqdm(batches, desc="predict", disable=not progress, leave=False):
             batch = collate([(flat[i][1], None) for i in idx], len(self.schema))
             batch = batch.to(self.device)
             # EGP: candidates straight from the factored parts, no [B, H, L, L] tensor
             out = self.model(batch.input_ids, batch.attention_mask, factored=True)
-            events = decode_batch(
+            decoded = decode_sentences(
                 out.argu,
                 out.head_link,
                 out.tail_link,
@@ -132,14 +145,25 @@ class GPLinker:
                 self.schema,
                 max_candidates=self.max_candidates,
             )
-            for i, ev in zip(idx, events, strict=True):
-                found[i] = ev
+            for i, d in zip(idx, decoded, strict=True):
+                found[i] = d
         self.model.train(was_training)
         results, k = [], 0
         for ws in windows:
-            results.append(merge_windows(found[k : k + len(ws)], ws))
+            parts = found[k : k + len(ws)]
+            events = merge_windows([d.events for d in parts], ws)
+            results.append(Decoded(events, _union_by_type(d.clique_arguments for d in parts)))
             k += len(ws)
         return results
+
+
+def _union_by_type(per_window: Iterable[Sequence[Event]]) -> list[Event]:
+    """One trigger-less Event per event type with the arguments every window found."""
+    found: dict[str, set[Argument]] = {}
+    for events in per_window:
+        for ev in events:
+            found.setdefault(ev.event_type, set()).update(ev.arguments)
+    return [Event(t, frozenset(args)) for t, args in sorted(found.items())]
 
 
 OnError = Literal["fail", "record"]

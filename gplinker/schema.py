@@ -49,6 +49,31 @@ class Event:
         return out
 
 
+Element = tuple[str, str, int | None]  # (role, text, char start; None where a file gives none)
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    """An event as the metrics see it: its elements (the trigger among them, role TRIGGER)
+    sorted, a repeated one kept. The reference scores an event listing an argument twice
+    as a miss, so a file's event is not collapsed into an `Event` (a set) before scoring."""
+
+    event_type: str
+    elements: tuple[Element, ...]
+
+    @classmethod
+    def of(cls, event_type: str, elements: Iterable[Element]) -> EventRecord:
+        return cls(event_type, tuple(sorted(elements, key=_element_order)))
+
+    @classmethod
+    def from_event(cls, ev: Event) -> EventRecord:
+        return cls.of(ev.event_type, ((a.role, a.text, a.start) for a in ev.arguments))
+
+
+def _element_order(e: Element) -> tuple[str, str, int]:
+    return e[0], e[1], -1 if e[2] is None else e[2]
+
+
 @dataclass(frozen=True, slots=True)
 class Example:
     id: str

@@ -16,6 +16,7 @@ from conftest import ROOT, SAMPLE, TINY_ENCODER, sample_texts
 
 from gplinker import training
 from gplinker.config import ModelConfig, load_config
+from gplinker.data.alignment import encode_windows
 from gplinker.data.collate import collate
 from gplinker.data.reader import read_examples
 from gplinker.metrics import evaluate
@@ -151,9 +152,13 @@ def test_bf16_training_evaluates_dev_in_fp32_as_predict_does(tmp_path, monkeypat
     # best/ as `gplinker predict` loads it (fp32, its own batches), scored in memory
     dev = list(read_examples(tmp_path / "dev.json"))
     loaded = GPLinker.from_pretrained(result.best_dir, device="cpu")
-    found = loaded.extract([ex.text for ex in dev])
+    texts = [ex.text for ex in dev]
+    windows = encode_windows(texts, loaded.tokenizer, loaded.max_length, loaded.window_overlap)
+    found = loaded.decode_encoded(windows, texts)
     scored = evaluate(
-        {ex.id: f for ex, f in zip(dev, found, strict=True)}, {ex.id: ex.events for ex in dev}
+        {ex.id: d.events for ex, d in zip(dev, found, strict=True)},
+        {ex.id: ex.events for ex in dev},
+        clique_arguments={ex.id: d.clique_arguments for ex, d in zip(dev, found, strict=True)},
     )
     assert scored == result.best
     rows = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]

@@ -107,7 +107,7 @@ def test_train_with_the_original_global_pointer_writes_loadable_folders(tmp_path
         ],
     )
     result = train(config)
-    assert set(result.best) == {"event", "argument", "trigger", "official"}
+    assert set(result.best) == {"event", "argument", "trigger", "official", "argument_reference"}
     folder = json.loads((result.best_dir / "config.json").read_text())
     assert folder["pointer"] == "original"
     run = json.loads((tmp_path / "run.json").read_text())

@@ -25,13 +25,13 @@ import re
 import sys
 import tempfile
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from gplinker.errors import InputError
-from gplinker.schema import TRIGGER, Argument, Event, Example, Schema
+from gplinker.schema import TRIGGER, Argument, Element, Event, EventRecord, Example, Schema
 
 logger = logging.getLogger(__name__)
 STDIN = "-"
@@ -52,6 +52,8 @@ UNKNOWN_ROLE = "unknown role"
 DUPLICATE_ID = "duplicate id"
 
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
+# one line's text -> its record: (line, path, line number, "file:N", schema)
+Parse = Callable[[str, "str | Path", int, str, "Schema | None"], Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,14 +83,17 @@ def read_lines(
     schema: Schema | None = None,
     *,
     blank_lines: Literal["skip", "error"] = "skip",
+    parse: Parse | None = None,
 ) -> Iterator[Example | BadLine]:
     """Stream every line of a DuEE JSONL file ("-" = stdin) as an Example or a BadLine, in
     order, without stopping at bad lines. blank_lines="error" makes a blank line a BadLine
     too (prediction: one output line per input line); "skip" passes over it. A line reusing
     an earlier example's id is a BadLine (the earlier one stays good). Raises InputError
-    only when the file itself cannot be read."""
+    only when the file itself cannot be read. `parse` reads one line (default: an
+    Example; `read_scored` passes its looser one)."""
+    parse = parse or _parse_line
     if str(path) == STDIN:
-        yield from _read_lines(sys.stdin.buffer, "<stdin>", schema, blank_lines)
+        yield from _read_lines(sys.stdin.buffer, "<stdin>", schema, blank_lines, parse)
         return
     path = Path(path)
     try:
@@ -96,11 +101,15 @@ def read_lines(
     except OSError as e:
         raise InputError(f"cannot read: {e.strerror or e}", path) from e
     with f:
-        yield from _read_lines(f, path, schema, blank_lines)
+        yield from _read_lines(f, path, schema, blank_lines, parse)
 
 
 def _read_lines(
-    lines: Iterable[bytes], path: str | Path, schema: Schema | None, blank_lines: str
+    lines: Iterable[bytes],
+    path: str | Path,
+    schema: Schema | None,
+    blank_lines: str,
+    parse: Parse,
 ) -> Iterator[Example | BadLine]:
     name = path if isinstance(path, str) else path.name
     # the one thing that grows with the input: id -> line, to catch a reused id
@@ -109,7 +118,7 @@ def _read_lines(
     try:
         for lineno, raw in enumerate(lines, 1):
             try:
-                ex = _read_line(raw, path, lineno, f"{name}:{lineno}", schema, blank_lines)
+                ex = _read_line(raw, path, lineno, f"{name}:{lineno}", schema, blank_lines, parse)
                 if ex is None:
                     continue
                 if ex.id in seen:
@@ -135,6 +144,7 @@ def _read_line(
     where: str,
     schema: Schema | None,
     blank_lines: str,
+    parse: Parse,
 ) -> Example | None:
     try:
         line = raw.decode("utf-8")
@@ -149,7 +159,7 @@ def _read_line(
         if blank_lines == "skip":
             return None
         raise InputError("empty line (expected a JSON object)", path, lineno, kind=EMPTY_LINE)
-    return _parse_line(line, path, lineno, where, schema)
+    return parse(line, path, lineno, where, schema)
 
 
 def _line_id(raw: bytes, lineno: int) -> str | None:
@@ -170,6 +180,66 @@ def _parse_line(
     def fail(message: str, kind: str) -> InputError:
         return InputError(message, path, lineno, kind=kind)
 
+    row = _json_object(line, fail)
+    text = _text(row, fail, required=True)
+    events = []
+    for at, event_type, trigger, arguments in _events(row, schema, fail):
+        args = [_span(trigger, "trigger", "trigger_start_index", TRIGGER, text, at, fail)]
+        args += [
+            _span(arg, "argument", "argument_start_index", role, text, aat, fail)
+            for aat, role, arg in arguments
+        ]
+        events.append(Event(event_type, frozenset(args)))
+    return Example(id=_example_id(row, lineno, fail), text=text, events=tuple(events), where=where)
+
+
+@dataclass(frozen=True, slots=True)
+class Scored:
+    """One line of a file to score: its id and its events as the metrics see them."""
+
+    id: str
+    events: tuple[EventRecord, ...]
+
+
+def read_scored(path: str | Path, schema: Schema | None = None) -> Iterator[Scored]:
+    """Stream a prediction or gold file for scoring; raise InputError on any bad line.
+
+    Looser than `read_examples`, to read what the official metric is defined on, a DuEE
+    submission (``{"id", "event_list": [{"event_type", "arguments": [{"role",
+    "argument"}]}]}``, as the reference's `predict_to_file` writes): "text", "trigger" and
+    the start indices may be absent (an absent start is None), and an argument listed
+    twice stays twice. What is there is checked as strictly: types, the schema, and a
+    span's text against the text at its start index when both are given.
+    """
+    for item in read_lines(path, schema, parse=_parse_scored_line):
+        if isinstance(item, BadLine):
+            raise item.error
+        yield item
+
+
+def _parse_scored_line(
+    line: str, path: str | Path, lineno: int, where: str, schema: Schema | None
+) -> Scored:
+    def fail(message: str, kind: str) -> InputError:
+        return InputError(message, path, lineno, kind=kind)
+
+    row = _json_object(line, fail)
+    text = _text(row, fail, required=False)
+    events = []
+    for at, event_type, trigger, arguments in _events(row, schema, fail):
+        elements = [
+            _loose_span(arg, "argument", "argument_start_index", role, text, aat, fail)
+            for aat, role, arg in arguments
+        ]
+        if "trigger" in trigger:
+            elements.append(
+                _loose_span(trigger, "trigger", "trigger_start_index", TRIGGER, text, at, fail)
+            )
+        events.append(EventRecord.of(event_type, elements))
+    return Scored(_example_id(row, lineno, fail), tuple(events))
+
+
+def _json_object(line: str, fail: Any) -> dict:
     # a BOM on the first line of files saved by Windows tools; the line ending goes too, so
     # that a line cut short reports its own last column, not "column 1" of the next line
     line = line.removeprefix("\ufeff").rstrip("\r\n")
@@ -183,23 +253,39 @@ def _parse_line(
         raise fail(f"invalid JSON: {e}", INVALID_JSON) from e
     if not isinstance(row, dict):
         raise fail(f"expected a JSON object, got {_kind(row)}", NOT_AN_OBJECT)
+    return row
+
+
+def _text(row: dict, fail: Any, *, required: bool) -> str | None:
     if "text" not in row:
-        raise fail('"text" is missing', MISSING_FIELD)
+        if required:
+            raise fail('"text" is missing', MISSING_FIELD)
+        return None
     text = row["text"]
     if not isinstance(text, str):
         raise fail(f'"text" should be a string, got {_kind(text)}', WRONG_TYPE)
     _check_unicode(text, '"text"', fail)
-    if "id" in row:
-        ex_id = row["id"]
-        if not isinstance(ex_id, str):
-            raise fail(f'"id" should be a string, got {_kind(ex_id)}', WRONG_TYPE)
-        _check_unicode(ex_id, '"id"', fail)
-    else:
-        ex_id = f"line-{lineno}"
+    return text
+
+
+def _example_id(row: dict, lineno: int, fail: Any) -> str:
+    if "id" not in row:
+        return f"line-{lineno}"
+    ex_id = row["id"]
+    if not isinstance(ex_id, str):
+        raise fail(f'"id" should be a string, got {_kind(ex_id)}', WRONG_TYPE)
+    _check_unicode(ex_id, '"id"', fail)
+    return ex_id
+
+
+def _events(
+    row: dict, schema: Schema | None, fail: Any
+) -> Iterator[tuple[str, str, dict, list[tuple[str, str, dict]]]]:
+    """Per event of "event_list": where, its type, the event object (which holds the
+    trigger's keys) and its arguments as (where, role, object); types and schema checked."""
     events_json = row.get("event_list", [])
     if not isinstance(events_json, list):
         raise fail(f'"event_list" should be a list, got {_kind(events_json)}', WRONG_TYPE)
-    events = []
     for i, ev in enumerate(events_json):
         at = f"event_list[{i}]"
         if not isinstance(ev, dict):
@@ -208,10 +294,10 @@ def _parse_line(
         _check_unicode(event_type, f'{at}: "event_type"', fail)
         if schema is not None and not schema.has(event_type, TRIGGER):
             raise fail(f"{at}: event type {event_type!r} is not in the schema", UNKNOWN_EVENT_TYPE)
-        args = [_span(ev, "trigger", "trigger_start_index", TRIGGER, text, at, fail)]
         args_json = ev.get("arguments", [])
         if not isinstance(args_json, list):
             raise fail(f'{at}: "arguments" should be a list, got {_kind(args_json)}', WRONG_TYPE)
+        arguments = []
         for j, arg in enumerate(args_json):
             aat = f"{at}.arguments[{j}]"
             if not isinstance(arg, dict):
@@ -224,9 +310,8 @@ def _parse_line(
                 raise fail(
                     f"{aat}: role {role!r} is not in the schema for {event_type!r}", UNKNOWN_ROLE
                 )
-            args.append(_span(arg, "argument", "argument_start_index", role, text, aat, fail))
-        events.append(Event(event_type, frozenset(args)))
-    return Example(id=ex_id, text=text, events=tuple(events), where=where)
+            arguments.append((aat, role, arg))
+        yield at, event_type, ev, arguments
 
 
 def _check_unicode(value: str, what: str, fail: Any) -> None:
@@ -251,17 +336,33 @@ def _field(obj: dict, key: str, kind: type, at: str, fail: Any) -> Any:
 def _span(
     obj: dict, key: str, start_key: str, role: str, text: str, at: str, fail: Any
 ) -> Argument:
+    _field(obj, start_key, int, at, fail)  # required here
+    role, span, start = _loose_span(obj, key, start_key, role, text, at, fail)
+    return Argument(role, span, start)
+
+
+def _loose_span(
+    obj: dict, key: str, start_key: str, role: str, text: str | None, at: str, fail: Any
+) -> Element:
+    """(role, span, start or None): the span must be a non-empty string; a start, when
+    given, an integer where the text (when given) holds the span."""
     span = _field(obj, key, str, at, fail)
-    start = _field(obj, start_key, int, at, fail)
+    _check_unicode(span, f'{at}: "{key}"', fail)
     if not span:
         raise fail(f'{at}: "{key}" is empty', EMPTY_SPAN)
-    found = text[start : start + len(span)] if start >= 0 else ""
+    if start_key not in obj:
+        return role, span, None
+    start = _field(obj, start_key, int, at, fail)
+    if text is None:  # a submission without its text: the start cannot be checked
+        found = span if start >= 0 else ""
+    else:
+        found = text[start : start + len(span)] if start >= 0 else ""
     if found != span:
         raise fail(
             f'{at}: "{key}" is {span!r} but text[{start}:{start + len(span)}] is {found!r}',
             SPAN_MISMATCH,
         )
-    return Argument(role, span, start)
+    return role, span, start
 
 
 _KIND_NAMES = {str: "a string", int: "an integer"}
