@@ -1,8 +1,10 @@
 """Scores -> candidate spans -> link graph -> maximal cliques -> Events (SPEC §7).
 
 An untrained model marks tens of thousands of spans positive (SPEC §10), so the work is
-bounded twice: at most `max_candidates` spans per sentence (the highest scores) and at most
-`max_events_per_type` cliques per event type. Both log a warning when they bite.
+bounded: at most `max_candidates` spans per sentence (the highest scores), at most
+`max_events_per_type` cliques per event type, and at most MAX_EVENTS_PER_TEXT events per
+text over all its windows, merged in time linear in the windows. Each bound logs a warning
+when it bites.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from gplinker.schema import TRIGGER, Argument, Event, Schema
 
 logger = logging.getLogger(__name__)
 SEARCHED_PER_EVENT = 16  # cliques looked at per event kept: bounds the trigger-less ones
+MAX_EVENTS_PER_TEXT = 4096  # events one text may yield, over all its windows
 
 
 def decode(
@@ -268,27 +271,57 @@ def _label_tables(schema: Schema) -> tuple[Tensor, Tensor]:
     return type_of, is_trigger
 
 
-def merge_windows(events: Sequence[Sequence[Event]], windows: Sequence[Encoded]) -> list[Event]:
+def merge_windows(
+    events: Sequence[Sequence[Event]],
+    windows: Sequence[Encoded],
+    *,
+    max_events: int = MAX_EVENTS_PER_TEXT,
+) -> list[Event]:
     """Events of one text from the events decoded in each of its windows (in text order).
 
     Offsets are absolute, so events need no shifting. An event cut by a window edge is seen
     in parts: a part from a later window joins an earlier event of the same type and
     trigger when both agree on the arguments their windows share. Duplicates and events
     contained in another (one window saw less of it) then go, as in decode().
+
+    Time is linear in the number of windows: a part is compared only with the events of
+    its type and trigger (a trigger lies in the few windows that overlap it), and the
+    subset drop only with events holding its rarest argument. A text yields at most
+    `max_events` events (the first in text order; a warning says so), as the decoder
+    bounds each window.
     """
     if len(windows) == 1:
-        return list(events[0])
+        return _bounded(list(events[0]), max_events)
     merged: list[tuple[Event, list[Encoded]]] = []
+    by_trigger: dict[tuple[str, Argument], list[int]] = {}  # (type, trigger) -> in merged
     for window, found in zip(windows, events, strict=True):
         for ev in found:
-            for k, (other, seen_by) in enumerate(merged):
+            key = (ev.event_type, ev.trigger)
+            group = by_trigger.setdefault(key, []) if ev.trigger is not None else []
+            for k in group:
+                other, seen_by = merged[k]
                 if _same_event(other, seen_by, ev, window):
                     union = Event(ev.event_type, other.arguments | ev.arguments)
-                    merged[k] = (union, [*seen_by, window])
+                    merged[k] = (union, [*seen_by, window])  # same type, same first trigger
                     break
             else:
+                group.append(len(merged))
                 merged.append((ev, [window]))
-    return _finalise([ev for ev, _ in merged])
+    return _bounded(_finalise([ev for ev, _ in merged]), max_events)
+
+
+def _bounded(events: list[Event], max_events: int) -> list[Event]:
+    """The first max_events events in text order (earliest first element), with a warning."""
+    if len(events) <= max_events:
+        return events
+    logger.warning(
+        "decode: a text yielded %d events; kept the first %d in text order",
+        len(events),
+        max_events,
+    )
+    first = sorted(events, key=lambda ev: min((a.start, a.role, a.text) for a in ev.arguments))
+    kept = set(first[:max_events])
+    return [ev for ev in events if ev in kept]
 
 
 def _same_event(old: Event, seen_by: Sequence[Encoded], new: Event, window: Encoded) -> bool:
@@ -328,11 +361,21 @@ def _square(link: Tensor, seq_len: int) -> Tensor:
 
 def _finalise(events: list[Event]) -> list[Event]:
     """(e) drop duplicates and events whose arguments are a proper subset of another event of
-    the same type; (f) sort."""
-    unique = set(events)
-    kept = [
-        ev
-        for ev in unique
-        if not any(o.event_type == ev.event_type and ev.arguments < o.arguments for o in unique)
-    ]
+    the same type; (f) sort. A superset holds every argument of the subset, so each event
+    is compared only with the events that hold its rarest argument: linear, not quadratic,
+    in the number of events."""
+    unique = list(dict.fromkeys(events))
+    holders: dict[tuple[str, Argument], list[Event]] = {}
+    for ev in unique:
+        for a in ev.arguments:
+            holders.setdefault((ev.event_type, a), []).append(ev)
+    typed = {ev.event_type for ev in unique if ev.arguments}
+
+    def contained(ev: Event) -> bool:
+        if not ev.arguments:  # the empty set is inside any event of its type
+            return ev.event_type in typed
+        rarest = min((holders[(ev.event_type, a)] for a in ev.arguments), key=len)
+        return any(ev.arguments < other.arguments for other in rarest)
+
+    kept = [ev for ev in unique if not contained(ev)]
     return sorted(kept, key=lambda ev: (ev.event_type, sorted(ev.arguments)))
