@@ -675,8 +675,8 @@ def predict_parts(predictor: GPLinker, e2e: Callable[[], None]) -> dict:
         ("collate", gplinker.predict, "collate"),
         ("encoder", model.encoder, "forward"),
         *heads,
-        ("decode", gplinker.predict, "decode_batch"),
-        ("candidate scan", gplinker.decoding, "factored_candidates"),  # inside decode_batch
+        ("decode", gplinker.predict, "decode_sentences"),
+        ("candidate scan", gplinker.decoding, "factored_candidates"),  # inside decode_sentences
         ("merge windows", gplinker.predict, "merge_windows"),
     ]
     with ExitStack() as stack:
