@@ -155,18 +155,19 @@ def write(path, rows):
     return path
 
 
+def gold_and_mix(tmp_path, *, offsets: bool, text: bool):
+    """gold.json (with offsets) and pred.json holding the "a mix" case as told."""
+    gold = [submission_line(i, GOLD[i], offsets=True, text=True) for i in GOLD]
+    mix = CASES["a mix"][0]
+    pred = [submission_line(i, mix[i], offsets=offsets, text=text) for i in mix]
+    return write(tmp_path / "gold.json", gold), write(tmp_path / "pred.json", pred)
+
+
 @pytest.mark.parametrize("text", [True, False])
 def test_a_duee_submission_is_scored_on_the_official_metric_and_says_what_it_left_out(
     tmp_path, text
 ):
-    gold = write(
-        tmp_path / "gold.json", [submission_line(i, GOLD[i], offsets=True, text=True) for i in GOLD]
-    )
-    pred_events = CASES["a mix"][0]
-    pred = write(
-        tmp_path / "pred.json",
-        [submission_line(i, pred_events[i], offsets=False, text=text) for i in pred_events],
-    )
+    gold, pred = gold_and_mix(tmp_path, offsets=False, text=text)
     results = evaluate_files(gold, pred)
     assert set(results) == {"official"}
     assert results["official"] == prf(5.8 / 6, 5.8 / 7, 6, 7)
@@ -185,14 +186,7 @@ def test_a_duee_submission_is_scored_on_the_official_metric_and_says_what_it_lef
 def test_a_prediction_file_with_offsets_gets_every_metric_and_keeps_a_repeated_argument(
     tmp_path,
 ):
-    gold = write(
-        tmp_path / "gold.json", [submission_line(i, GOLD[i], offsets=True, text=True) for i in GOLD]
-    )
-    pred_events = CASES["a mix"][0]
-    pred = write(
-        tmp_path / "pred.json",
-        [submission_line(i, pred_events[i], offsets=True, text=True) for i in pred_events],
-    )
+    gold, pred = gold_and_mix(tmp_path, offsets=True, text=True)
     results = evaluate_files(gold, pred)
     _, exact, official = CASES["a mix"]
     assert results["official"] == prf(*official)
