@@ -188,6 +188,7 @@ def _check_smoothing(smoothing: float) -> float:
 # Inner sums whose scaled value falls below e^-600 may have lost terms to underflow (each
 # product of two factors ≤ 1 is exact down to ~e^-708): such rows are summed exactly.
 _SCALED_FLOOR = math.exp(-600.0)
+_TINY = 1e-300
 
 
 def _factored_log_sum_exp(
@@ -230,24 +231,34 @@ def _factored_log_sum_exp(
         torch.where(exact_valid, qk[rb, ri] + col.transpose(1, 2)[rb, ra], _NEG_INF)
     )  # [n]
 
-    has = inner > 0
-    log_inner = torch.where(has, torch.log(torch.where(has, inner, 1.0)), _NEG_INF)
-    log_inner = log_inner + c_qk[..., None] + c_col[:, None]  # [B, L, H]
+    # The sum over i, shifted by c[α] = max_i (c_qk[i] + row[i,α]): every term is at most
+    # L, and while the total stays above e^-600 the terms lost to underflow (each under
+    # e^-708) cannot matter. Below it (or with nothing left), a log-sum-exp over i instead.
+    off = ~token[..., None]
+    lift = (c_qk[..., None] + row).masked_fill(off, _NEG_INF)  # [B, L, H]
+    c_row = lift.detach().amax(1)  # [B, H]; finite: a sentence has tokens
+    exact_scaled = torch.exp(exact - c_qk[rb, ri] - c_col[rb, ra])  # <= L
+    scaled = inner.index_put((rb, ri, ra), exact_scaled)
+    total = (scaled * torch.exp(lift - c_row[:, None])).sum(1)  # [B, H]
+    if bool((total >= _SCALED_FLOOR).all()):
+        return torch.log(total) + c_row + c_col
+    # clamped, not masked: the rows it touches are padding (dropped below) or underflowed
+    # (replaced by their exact sums), so it only keeps log() and its gradient finite
+    log_inner = inner.clamp_min(_TINY).log() + c_qk[..., None] + c_col[:, None]  # [B, L, H]
     log_inner = log_inner.index_put((rb, ri, ra), exact)
-    return _log_sum_exp((log_inner + row).transpose(1, 2))  # [B, H]
+    return _log_sum_exp((log_inner + row).masked_fill(off, _NEG_INF), dim=1)
 
 
-def _log_sum_exp(x: Tensor) -> Tensor:
-    """logsumexp over the last dim, -inf for an all -inf row with a zero (not NaN) gradient."""
-    if x.shape[-1] == 0:
-        return x.new_full(x.shape[:-1], _NEG_INF)
-    finite = torch.isfinite(x)
-    top = x.masked_fill(~finite, _NEG_INF).amax(-1, keepdim=True).detach()
-    top = torch.where(torch.isfinite(top), top, 0.0)
-    total = torch.where(finite, torch.exp(torch.where(finite, x - top, 0.0)), 0.0).sum(-1)
+def _log_sum_exp(x: Tensor, dim: int = -1) -> Tensor:
+    """logsumexp over `dim` of finite or -inf entries: -inf for an all -inf slice, with a
+    zero (not NaN) gradient, which torch.logsumexp does not give."""
+    if x.shape[dim] == 0:
+        return x.sum(dim).fill_(_NEG_INF)
+    top = x.detach().amax(dim, keepdim=True)
+    top = top.masked_fill(torch.isinf(top), 0.0)  # an all -inf slice: any shift will do
+    total = torch.exp(x - top).sum(dim)
     some = total > 0
-    log_total = torch.where(some, torch.log(torch.where(some, total, 1.0)), _NEG_INF)
-    return log_total + top.squeeze(-1)
+    return torch.log(torch.where(some, total, 1.0)).masked_fill(~some, _NEG_INF) + top.squeeze(dim)
 
 
 def _log_weighted_sum(w1: float, log_a: Tensor, w2: float, log_b: Tensor) -> Tensor:
