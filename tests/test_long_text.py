@@ -51,8 +51,9 @@ def repeated_text_events(text: str, windows):
     found = []
     for w in windows:
         events = []
-        for start in range(0, len(text) - 1, 2):
-            if not w.sees(start, start + 2) or start < min(s for s, e in w.offsets if e > s):
+        first = min(s for s, e in w.offsets if e > s)
+        for start in range(first + first % 2, w.covered_chars - 1, 2):  # the window's text
+            if not w.sees(start, start + 2):
                 continue
             trigger = Argument(TRIGGER, "裁员", start)
             args = {trigger}
