@@ -63,7 +63,7 @@ def report(rows: list[dict], meta: dict) -> str:
         f"`python scripts/bench_long_text.py` on {meta['machine']}, commit "
         f"`{(meta['commit'] or '?')[:7]}`, model `{meta['model']}`, {meta['threads']} threads: "
         "one line of `裁员` repeated, predicted whole against its windows predicted as separate "
-        "texts (medians of interleaved runs).",
+        f"texts (medians of {meta['repeats']} interleaved runs).",
         "",
         "| characters | windows | events | line (s) | ms per 1,000 chars | windows apart (s) "
         "| ratio |",
@@ -95,6 +95,7 @@ def main() -> None:
     meta = {
         "machine": f"{torch.get_num_threads()}-thread CPU",
         "threads": torch.get_num_threads(),
+        "repeats": args.repeats,
         "commit": commit or None,
         "model": str(
             args.model.relative_to(ROOT) if args.model.is_relative_to(ROOT) else args.model
