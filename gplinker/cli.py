@@ -161,7 +161,7 @@ def predict(
     group = None  # sharded over processes, an error they all meet: its process group
     try:
         with user_errors(hint):
-            from gplinker.predict import predict_file
+            from gplinker.predict import predict_file, process_group
 
             try:
                 summary = predict_file(
@@ -174,9 +174,16 @@ def predict(
                 raise
             if summary.process == 0:  # of a sharded run, process 0 reports for all
                 typer.echo(str(summary), err=True)
+            if summary.processes > 1:
+                group = process_group()
     finally:
-        if group is not None:  # exit together, once process 0 has printed the error
+        # a sharded run's processes exit together, once process 0 has written the output or
+        # printed the error, and close their process group first: a process whose peer had
+        # already exited could abort in gloo's teardown ("terminate called without an
+        # active exception"), failing a run whose output was complete
+        if group is not None:
             group.wait_for_everyone()
+            group.destroy_process_group()
 
 
 @app.command()
