@@ -25,7 +25,6 @@ from gplinker.data.reader import read_scored
 from gplinker.schema import TRIGGER, Event, EventRecord, Schema
 
 Events = Mapping[str, Sequence[Event | EventRecord]]
-OFFSET_METRICS = ("event", "argument", "trigger")
 
 
 @dataclass(frozen=True, slots=True)
