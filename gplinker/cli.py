@@ -19,9 +19,11 @@ from gplinker.errors import GPLinkerError, InputError
 app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
-    help="Chinese event extraction with GPLinker: train a model on DuEE-format JSONL, "
-    "extract events from new text, and score predictions against gold. "
-    "Start with: gplinker train --config configs/sample.yaml",
+    help="Chinese information extraction with GPLinker: entities (CLUENER, CMeEE), relation "
+    "triples (DuIE) and events (DuEE) from GlobalPointer heads. Train a model on JSONL, "
+    "extract from new text, and score predictions against gold. "
+    "Start with: gplinker train --config configs/sample.yaml (events), "
+    "configs/sample-entity.yaml or configs/sample-relation.yaml",
 )
 _state = {"debug": False}
 
@@ -84,7 +86,8 @@ def train(
         ),
     ] = None,
 ) -> None:
-    """Train a model and keep the best one by dev event F1.
+    """Train a model and keep the best one by dev F1 (entity, triple or event F1: the
+    recipe's `task`).
 
     Extra words override the recipe, e.g. `train.epochs=3 output_dir=runs/x`.
     The run folder gets config.yaml, train.log, metrics.jsonl (one line per epoch), run.json,
@@ -141,12 +144,16 @@ def predict(
         ),
     ] = "fail",
 ) -> None:
-    """Extract events: one output line per input line, same order, same ids.
+    """Extract what the model was trained for: one output line per input line, same order,
+    same ids.
 
-    Output lines: {"id", "text", "event_list": [{"event_type", "trigger",
-    "trigger_start_index", "arguments": [{"role", "argument", "argument_start_index"}]}]}.
-    A line without "id" gets "line-N" (its line number); an empty text gets an empty
-    event_list. Ends with "read N lines, wrote N, M in error" on stderr.
+    Output lines keep "id" and "text" and add, for entities, "entities": [{"entity",
+    "label", "start_offset", "end_offset"}] (end exclusive); for relations, "spo_list":
+    [{"subject", "subject_type", "predicate", "object", "object_type",
+    "subject_start_index", "object_start_index"}]; for events, "event_list":
+    [{"event_type", "trigger", "trigger_start_index", "arguments": [{"role", "argument",
+    "argument_start_index"}]}]. A line without "id" gets "line-N" (its line number); an
+    empty text gets an empty list. Ends with "read N lines, wrote N, M in error" on stderr.
 
     Many processes: `accelerate launch --num_processes N -m gplinker predict ...` (or
     torchrun) shards the input. Each process reads every line but predicts every N-th one,
@@ -188,21 +195,38 @@ def predict(
 
 @app.command()
 def evaluate(
-    gold: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="gold DuEE JSONL")],
+    gold: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="gold JSONL")],
     pred: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="predicted JSONL")],
+    task: Annotated[
+        Literal["entity", "relation", "event"] | None,
+        typer.Option(
+            help="default: told by the gold file's keys (entities/label, spo_list, event_list)"
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
 ) -> None:
-    """Score predictions: event, argument and trigger F1 (exact match) and the official
-    LIC2020/DuEE metric (case-insensitive character-level argument F1). A DuEE submission
-    (no triggers, no offsets, as the reference's predict_to_file writes) is scored on the
-    official metric only, and the output says which metrics were left out and why."""
+    """Score predictions against gold, in any format the task reads (CLUENER, the
+    `entities` list, DuIE, DuEE, and gplinker's own output).
+
+    Entities: exact-match P/R/F1 on (type, start, end), overall, per type and on nested
+    entities. Relations: exact-match P/R/F1 on (subject, predicate, object) strings, overall
+    and per predicate. Events: event, argument and trigger F1 (exact match) and the official
+    LIC2020/DuEE metric (case-insensitive character-level argument F1); a DuEE submission
+    (no triggers, no offsets) is scored on the official metric only, and the output says
+    which metrics were left out and why."""
     with user_errors():
         from dataclasses import asdict
 
-        from gplinker.metrics import evaluate, format_metrics, read_scored_file, unscored
+        from gplinker import tasks
+        from gplinker.metrics import format_metrics
 
-        pred_events, gold_events = read_scored_file(pred), read_scored_file(gold)
-        results, skipped = evaluate(pred_events, gold_events), unscored(pred_events)
+        scorer = tasks.get(task or tasks.guess(gold))
+        pred_records = scorer.read_scored(pred, None)
+        gold_records = scorer.read_scored(gold, None)
+        results, skipped = (
+            scorer.evaluate(pred_records, gold_records),
+            scorer.unscored(pred_records),
+        )
         if as_json:
             out: dict = {k: asdict(v) for k, v in results.items()}
             if skipped:

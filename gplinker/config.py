@@ -22,9 +22,13 @@ class _Section(BaseModel):
 
 
 class DataConfig(_Section):
-    train: Path | None = Field(None, description="DuEE-format JSONL used for training")
-    dev: Path | None = Field(None, description="DuEE-format JSONL evaluated after every epoch")
-    schema_file: Path = Field(description="DuEE event schema (one event type a line)")
+    train: Path | None = Field(None, description="JSONL used for training (the task's format)")
+    dev: Path | None = Field(None, description="JSONL evaluated after every epoch")
+    schema_file: Path | None = Field(
+        None,
+        description="labels: DuEE event schema, DuIE all_50_schemas, or entity types (empty "
+        "for entities = the types of data.train)",
+    )
     max_length: int = Field(128, ge=8, le=4096, description="tokens per window, [CLS]/[SEP] incl.")
     skip_invalid: bool = Field(
         False, description="drop bad train/dev lines (counted and reported) instead of failing"
@@ -114,7 +118,9 @@ class TrainConfig(_Section):
     max_minutes: float | None = Field(
         None, gt=0, description="stop starting new steps after this many minutes (then evaluate)"
     )
-    max_candidates: int = Field(256, ge=1, description="decoder bound on argument candidates")
+    max_candidates: int = Field(
+        256, ge=1, description="decoder bound on candidate spans per sentence and head"
+    )
     bucket_size: int = Field(
         50, ge=1, description="batches whose texts are sorted by length together (1 = no sorting)"
     )
@@ -152,6 +158,9 @@ class PretrainConfig(_Section):
 
 
 class Config(_Section):
+    task: Literal["entity", "relation", "event"] = Field(
+        "event", description="what to extract: entities, relation triples or events"
+    )
     data: DataConfig
     model: ModelConfig = ModelConfig()
     pretrain: PretrainConfig = PretrainConfig()
@@ -159,6 +168,15 @@ class Config(_Section):
     output_dir: Path = Field(
         Path("runs/default"), description="run folder: config, logs, metrics, best/ and last/"
     )
+
+    @model_validator(mode="after")
+    def _labels_need_a_schema(self) -> Config:
+        if self.task != "entity" and self.data.schema_file is None:
+            raise ValueError(
+                f"data.schema_file is needed for task {self.task!r} (only entity types can "
+                "come from data.train)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _pretraining_needs_random_init(self) -> Config:

@@ -110,20 +110,7 @@ def decode_candidates(
     ok &= (char_start < char_end) & (char_start >= 0) & (char_end <= len(text))
     cand, scores, char_start, char_end = cand[ok], scores[ok], char_start[ok], char_end[ok]
     if len(cand) > max_candidates:
-        # everything above the k-th best score, then ties at it in (label, h, t) order, so the
-        # kept set is deterministic; topk, not a full sort of ~10^5 scores
-        kth = scores.topk(max_candidates).values[-1]
-        above = scores > kth
-        ties = (scores == kth).nonzero().squeeze(1)[: max_candidates - int(above.sum())]
-        keep = torch.cat([above.nonzero().squeeze(1), ties]).sort().values
-        logger.warning(
-            "decode: %d candidate spans scored above %g; kept the %d highest, dropped %d "
-            "(an untrained or weak model?)",
-            len(cand),
-            threshold,
-            max_candidates,
-            len(cand) - max_candidates,
-        )
+        keep = top_k(scores, max_candidates, what="candidate spans")
         cand, char_start, char_end = cand[keep], char_start[keep], char_end[keep]
 
     type_of, is_trigger = _label_tables(schema)
@@ -174,6 +161,40 @@ def decode_candidates(
         Event(schema.event_types[k], frozenset(args)) for k, args in sorted(by_type.items())
     ]
     return Decoded(_finalise(events), clique_arguments)
+
+
+def top_k(scores: Tensor, k: int, *, what: str) -> Tensor:
+    """Indices (ascending) of the k highest of `scores` [N]: everything above the k-th best,
+    then ties at it in index order, so the kept set is deterministic; topk, not a full sort
+    of ~10^5 scores. Logs a warning when it drops anything (an untrained or weak model)."""
+    if len(scores) <= k:
+        return torch.arange(len(scores))
+    kth = scores.topk(k).values[-1]
+    above = scores > kth
+    ties = (scores == kth).nonzero().squeeze(1)[: k - int(above.sum())]
+    logger.warning(
+        "decode: %d %s scored above the threshold; kept the %d highest, dropped %d "
+        "(an untrained or weak model?)",
+        len(scores),
+        what,
+        k,
+        len(scores) - k,
+    )
+    return torch.cat([above.nonzero().squeeze(1), ties]).sort().values
+
+
+def cells_above(scores: Tensor | Factored, threshold: float = 0.0) -> list[tuple[Tensor, Tensor]]:
+    """Per sentence of a batch, the (label, h, t) cells scored above the threshold, sorted,
+    [N, 3], and their scores [N]: from dense [B, H, L, L] scores (masked cells hold NEG),
+    or from Factored EGP scores without building them."""
+    if isinstance(scores, Factored):
+        return factored_candidates(scores, threshold)
+    dense = scores.detach().to("cpu", torch.float32)
+    found = []
+    for b in range(dense.shape[0]):
+        cand = (dense[b] > threshold).nonzero()  # row-major: sorted by (label, h, t)
+        found.append((cand, dense[b][cand[:, 0], cand[:, 1], cand[:, 2]]))
+    return found
 
 
 def factored_candidates(scores: Factored, threshold: float = 0.0) -> list[tuple[Tensor, Tensor]]:

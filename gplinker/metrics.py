@@ -42,7 +42,7 @@ def event_f1(pred: Events, gold: Events) -> PRF:
     def items(events: Events) -> set:
         return {(i, ev.event_type, ev.elements) for i, ev in _records(events)}
 
-    return _exact(items(pred), items(gold))
+    return exact_prf(items(pred), items(gold))
 
 
 def argument_f1(pred: Events, gold: Events) -> PRF:
@@ -56,7 +56,7 @@ def argument_f1(pred: Events, gold: Events) -> PRF:
             if role != TRIGGER
         }
 
-    return _exact(items(pred), items(gold))
+    return exact_prf(items(pred), items(gold))
 
 
 def trigger_f1(pred: Events, gold: Events) -> PRF:
@@ -70,7 +70,7 @@ def trigger_f1(pred: Events, gold: Events) -> PRF:
             if role == TRIGGER
         }
 
-    return _exact(items(pred), items(gold))
+    return exact_prf(items(pred), items(gold))
 
 
 def official_f1(pred: Events, gold: Events) -> PRF:
@@ -181,7 +181,7 @@ def format_metrics(results: dict[str, PRF]) -> str:
     return "\n".join(lines)
 
 
-def _exact(pred: set, gold: set) -> PRF:
+def exact_prf(pred: set, gold: set) -> PRF:
     tp = len(pred & gold)
     return PRF(
         precision=tp / len(pred) if pred else 0.0,

@@ -1,4 +1,4 @@
-"""GPLinker: the user-facing model (folder in, events out) and JSONL prediction."""
+"""GPLinker: the user-facing model (folder in, records out) and JSONL prediction."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import json
 import logging
 import secrets
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from accelerate import PartialState
@@ -24,40 +24,47 @@ from accelerate.utils import (
 from tqdm.auto import tqdm
 from transformers import PreTrainedTokenizerFast
 
+from gplinker import tasks
 from gplinker.data.alignment import Encoded, encode_windows
 from gplinker.data.collate import collate, length_sorted_batches
 from gplinker.data.reader import STDIN, BadLine, read_lines, write_jsonl
 from gplinker.data.tokenizer import load_tokenizer
-from gplinker.decoding import Decoded, decode_sentences, merge_windows
 from gplinker.errors import GPLinkerError, InputError
 from gplinker.files import atomic_folder
+from gplinker.modeling.global_pointer import PointerSpec
 from gplinker.modeling.model import WEIGHTS_NAME, GPLinkerModel
-from gplinker.schema import Argument, Event, Example, Schema
+from gplinker.tasks.base import Task
 
 logger = logging.getLogger(__name__)
 SCHEMA_NAME = "schema.json"
 
 
 class GPLinker:
-    """`GPLinker.from_pretrained(folder).extract(texts)` -> events per text."""
+    """`GPLinker.from_pretrained(folder).extract(texts)` -> the task's records per text:
+    `Entity`s, `Triple`s or `Event`s."""
 
     def __init__(
         self,
         model: GPLinkerModel,
         tokenizer: PreTrainedTokenizerFast,
-        schema: Schema,
+        schema: Any,
         *,
+        task: Task | None = None,
         max_length: int = 512,
         max_candidates: int = 256,
         window_overlap: int | None = 32,
         device: torch.device | str | None = None,
     ):
-        """window_overlap: tokens shared by consecutive windows over a text longer than
-        max_length; None cuts such texts at max_length instead."""
-        if model.folder_config.num_labels != len(schema):
+        """task: default the one the model was trained for. window_overlap: tokens shared
+        by consecutive windows over a text longer than max_length; None cuts such texts at
+        max_length instead."""
+        self.task = task or tasks.get(model.folder_config.task)
+        expected = tuple(self.task.heads(schema))
+        if model.heads != expected:
             raise GPLinkerError(
-                f"the model has {model.folder_config.num_labels} labels but the schema gives "
-                f"{len(schema)}: schema.json does not belong to these weights"
+                f"the model's heads {_shapes(model.heads)} are not those the schema gives "
+                f"{_shapes(expected)} for {self.task.name}: schema.json does not belong to "
+                "these weights"
             )
         self.model, self.tokenizer, self.schema = model, tokenizer, schema
         self.max_length, self.max_candidates = max_length, max_candidates
@@ -77,11 +84,13 @@ class GPLinker:
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         model = GPLinkerModel.from_pretrained(directory).to(device).eval()
         tokenizer = load_tokenizer(directory)
-        schema = Schema.from_file(directory / SCHEMA_NAME)
+        task = tasks.get(model.folder_config.task)
+        schema = task.read_schema(directory / SCHEMA_NAME, None)
         return cls(
             model,
             tokenizer,
             schema,
+            task=task,
             max_length=min(tokenizer.model_max_length, 4096),
             max_candidates=max_candidates,
             device=device,
@@ -98,7 +107,8 @@ class GPLinker:
 
     def extract(
         self, texts: Sequence[str], *, batch_size: int = 32, progress: bool = False
-    ) -> list[list[Event]]:
+    ) -> list[list[Any]]:
+        """The task's records per text, in input order."""
         windows = encode_windows(texts, self.tokenizer, self.max_length, self.window_overlap)
         return self.extract_encoded(windows, texts, batch_size=batch_size, progress=progress)
 
@@ -109,11 +119,10 @@ class GPLinker:
         *,
         batch_size: int = 32,
         progress: bool = False,
-    ) -> list[list[Event]]:
-        """Events per text from its windows: length-sorted batches of windows (less
-        padding), merged per text, output in input order."""
+    ) -> list[list[Any]]:
+        """Records per text from its windows."""
         found = self.decode_encoded(windows, texts, batch_size=batch_size, progress=progress)
-        return [d.events for d in found]
+        return [self.task.records(f) for f in found]
 
     @torch.inference_mode()
     def decode_encoded(
@@ -123,23 +132,21 @@ class GPLinker:
         *,
         batch_size: int = 32,
         progress: bool = False,
-    ) -> list[Decoded]:
-        """extract_encoded, with each text's clique arguments (the spans the reference's
-        argument F1 counts) beside its events."""
+    ) -> list[Any]:
+        """What the task's decoder found per text (for events: with each text's clique
+        arguments, what the reference's argument F1 counts): length-sorted batches of
+        windows (less padding), merged per text, output in input order."""
         was_training = self.model.training
         self.model.eval()
         flat = [(t, w) for t, ws in enumerate(windows) for w in ws]
-        found: list[Decoded] = [Decoded([], []) for _ in flat]
+        found: list[Any] = [None] * len(flat)
         batches = length_sorted_batches([len(w) for _, w in flat], batch_size)
         for idx in tqdm(batches, desc="predict", disable=not progress, leave=False):
-            batch = collate([(flat[i][1], None) for i in idx], len(self.schema))
-            batch = batch.to(self.device)
+            batch = collate([(flat[i][1], None) for i in idx]).to(self.device)
             # EGP: candidates straight from the factored parts, no [B, H, L, L] tensor
             out = self.model(batch.input_ids, batch.attention_mask, factored=True)
-            decoded = decode_sentences(
-                out.argu,
-                out.head_link,
-                out.tail_link,
+            decoded = self.task.decode(
+                out,
                 [flat[i][1].offsets for i in idx],
                 [texts[flat[i][0]] for i in idx],
                 self.schema,
@@ -150,20 +157,13 @@ class GPLinker:
         self.model.train(was_training)
         results, k = [], 0
         for ws in windows:
-            parts = found[k : k + len(ws)]
-            events = merge_windows([d.events for d in parts], ws)
-            results.append(Decoded(events, _union_by_type(d.clique_arguments for d in parts)))
+            results.append(self.task.merge(found[k : k + len(ws)], ws))
             k += len(ws)
         return results
 
 
-def _union_by_type(per_window: Iterable[Sequence[Event]]) -> list[Event]:
-    """One trigger-less Event per event type with the arguments every window found."""
-    found: dict[str, set[Argument]] = {}
-    for events in per_window:
-        for ev in events:
-            found.setdefault(ev.event_type, set()).update(ev.arguments)
-    return [Event(t, frozenset(args)) for t, args in sorted(found.items())]
+def _shapes(heads: Sequence[PointerSpec]) -> str:
+    return "[" + ", ".join(f"{h.name}({h.num_labels})" for h in heads) + "]"
 
 
 OnError = Literal["fail", "record"]
@@ -253,7 +253,7 @@ def predict_file(
     except GPLinkerError as e:
         _met_by_every_process(e, group)
         raise
-    counts = {"read": 0, "errors": 0}
+    task, counts = model.task, {"read": 0, "errors": 0}
 
     def bad_line(item: BadLine) -> None:
         counts["errors"] += 1
@@ -262,19 +262,23 @@ def predict_file(
         if main and counts["errors"] == ERRORS_LOGGED:
             logger.warning("further bad lines are only recorded in the output")
 
-    def predicted(chunk: list[Example | BadLine]) -> Iterator[dict]:
-        texts = [x.text for x in chunk if isinstance(x, Example)]
-        events = iter(model.extract(texts, batch_size=batch_size) if texts else [])
+    def predicted(chunk: list[Any]) -> Iterator[dict]:
+        good = [x for x in chunk if not isinstance(x, BadLine)]
+        windows = encode_windows(
+            [x.text for x in good], model.tokenizer, model.max_length, model.window_overlap
+        )
+        found = iter(model.decode_encoded(windows, [x.text for x in good], batch_size=batch_size))
         for item in chunk:
             yield (
-                prediction_row(item, next(events)) if isinstance(item, Example) else error_row(item)
+                error_row(item) if isinstance(item, BadLine) else task.output_row(item, next(found))
             )
 
     def rows() -> Iterator[dict]:
         """This process's rows: every line's when alone, else every n-th from `rank`."""
-        chunk: list[Example | BadLine] = []
+        chunk: list[Any] = []
         try:
-            for i, item in enumerate(read_lines(input, blank_lines="error")):
+            lines = read_lines(input, blank_lines="error", parse=task.parse(None))
+            for i, item in enumerate(lines):
                 counts["read"] += 1
                 if isinstance(item, BadLine):
                     if on_error == "fail":
@@ -386,10 +390,6 @@ def _check_paths(input: str | Path, output: str | Path) -> None:
             raise InputError("cannot write: it is a folder", output)
         if not Path(output).parent.is_dir():
             raise InputError(f"cannot write: no folder {Path(output).parent}", output)
-
-
-def prediction_row(ex: Example, events: Sequence[Event]) -> dict:
-    return {"id": ex.id, "text": ex.text, "event_list": [e.to_json() for e in events]}
 
 
 def error_row(bad: BadLine) -> dict:

@@ -1,8 +1,11 @@
-"""train(config): the Accelerate loop, dev evaluation every epoch, checkpoints, best/last.
+"""train(config): set-up, epochs of steps, dev evaluation, checkpoints, best/ and last/.
 
+`train` reads as its steps (`setup`, `train_epoch`, `evaluate_dev`, `end_epoch`, `finish`),
+each callable on its own; none knows which task runs (`gplinker.tasks.get(config.task)`).
 A run folder holds: config.yaml (resolved), metrics.jsonl (one line per evaluation),
-checkpoints/ (the latest, for `gplinker train --resume`), best/ (highest dev event F1) and
-last/ (end of training), each a GPLinker folder, and run.json (what ran, how long).
+checkpoints/ (the latest, for `gplinker train --resume`), best/ (highest dev F1 of the
+task's main metric) and last/ (end of training), each a GPLinker folder, and run.json (what
+ran, how long).
 """
 
 from __future__ import annotations
@@ -14,8 +17,10 @@ import random
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import torch
 from accelerate import Accelerator
@@ -25,6 +30,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 from transformers import PreTrainedTokenizerFast
 
+from gplinker import tasks
 from gplinker.checkpoint import (
     CHECKPOINTS,
     TrainerState,
@@ -37,7 +43,7 @@ from gplinker.checkpoint import (
 from gplinker.config import Config, DataConfig, config_to_yaml
 from gplinker.data.alignment import Encoded, encode_windows
 from gplinker.data.collate import Batch, bucketed_batches, collate
-from gplinker.data.labels import DropReport, SparseLabels, build_window_labels
+from gplinker.data.labels import DropReport, HeadLabels
 from gplinker.data.reader import BadLine, load_examples, read_lines
 from gplinker.data.tokenizer import build_wordpiece_tokenizer, cut_vocabulary, load_tokenizer
 from gplinker.errors import ConfigError, GPLinkerError
@@ -48,13 +54,13 @@ from gplinker.losses import (
     sparse_multilabel_ce,
     sparse_soft_multilabel_ce,
 )
-from gplinker.metrics import PRF, evaluate
-from gplinker.modeling.global_pointer import Factored, span_mask
-from gplinker.modeling.model import GPLinkerModel, GPLinkerOutput
+from gplinker.metrics import PRF
+from gplinker.modeling.global_pointer import Factored, PointerSpec, span_mask
+from gplinker.modeling.model import GPLinkerModel, ModelOutput
 from gplinker.optim import AdaX
 from gplinker.predict import GPLinker
 from gplinker.pretraining import pretrain_mlm
-from gplinker.schema import Example, Schema
+from gplinker.tasks.base import Task, TextExample
 
 logger = logging.getLogger(__name__)
 
@@ -69,17 +75,19 @@ class TrainResult:
 
 
 def compute_loss(
-    out: GPLinkerOutput, batch: Batch, loss: str = "sparse", smoothing: float = 0.0
+    out: ModelOutput,
+    batch: Batch,
+    heads: Sequence[PointerSpec],
+    loss: str = "sparse",
+    smoothing: float = 0.0,
 ) -> torch.Tensor:
-    """SPEC §4: per pointer, sum the loss over labels and average over the batch; the three
-    pointers' losses are added. `loss="soft"` is the soft-label form with targets 1 - ε on
-    labels and ε on every other valid cell."""
+    """SPEC §4: per head, sum the loss over labels and average over the batch; the heads'
+    losses are added. `loss="soft"` is the soft-label form with targets 1 - ε on labels and
+    ε on every other valid cell."""
+    assert batch.labels is not None, "a training batch has labels"
     total = torch.zeros((), device=batch.input_ids.device)
-    for scores, pos in (
-        (out.argu, batch.argu),
-        (out.head_link, batch.head_link),
-        (out.tail_link, batch.tail_link),
-    ):
+    for head in heads:
+        scores, pos = out[head.name], batch.labels[head.name]
         if isinstance(scores, Factored):
             parts = (scores.qk, scores.col, scores.row, scores.mask, pos)
             if loss == "soft":
@@ -89,7 +97,7 @@ def compute_loss(
         else:
             B, H, L, _ = scores.shape
             flat = scores.reshape(B, H, L * L)
-            valid = span_mask(batch.attention_mask).reshape(B, 1, L * L)
+            valid = span_mask(batch.attention_mask, head.ordered).reshape(B, 1, L * L)
             if loss == "soft":
                 per_label = sparse_soft_multilabel_ce(flat, pos, valid, smoothing)
             else:
@@ -125,31 +133,79 @@ def lr_factor(step: int, total: int, config: Config) -> float:
 
 
 def prepare_examples(
-    examples: list[Example],
+    examples: Sequence[TextExample],
     tokenizer: PreTrainedTokenizerFast,
-    schema: Schema,
+    task: Task,
+    schema: Any,
     max_length: int,
     overlap: int | None = None,
-) -> tuple[list[list[Encoded]], list[tuple[Encoded, SparseLabels]], DropReport]:
+) -> tuple[list[list[Encoded]], list[tuple[Encoded, HeadLabels]], DropReport]:
     """Windows per text (one, cut, when overlap is None) and (window, labels) pairs."""
     windows = encode_windows([ex.text for ex in examples], tokenizer, max_length, overlap)
-    items: list[tuple[Encoded, SparseLabels]] = []
+    items: list[tuple[Encoded, HeadLabels]] = []
     report = DropReport()
     for ex, ws in zip(examples, windows, strict=True):
-        labels, r = build_window_labels(ex, ws, schema)
+        labels, r = task.labels(ex, ws, schema)
         items.extend(zip(ws, labels, strict=True))
         report.add(r)
     return windows, items, report
 
 
+@dataclass
+class Run:
+    """One training run, set up by `setup` and advanced one epoch at a time by
+    `train_epoch`; `state` is what a checkpoint saves."""
+
+    config: Config
+    task: Task
+    accelerator: Accelerator
+    model: torch.nn.Module  # prepared: DDP-wrapped under several processes
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    ema: AveragedModel | None
+    predictor: GPLinker  # the weights dev is scored with (the EMA's when on)
+    items: list[tuple[Encoded, HeadLabels]]  # training windows and their labels
+    dev: list[TextExample]
+    dev_windows: list[list[Encoded]]
+    state: TrainerState
+    started: float  # time.monotonic() the run began at, earlier runs of a resume included
+    info: dict[str, Any]  # for run.json: commit, parameters, pretraining
+    embedded: dict[str, torch.Tensor] | None  # input embeddings, for the gradient penalty
+
+    @property
+    def out_dir(self) -> Path:
+        return Path(self.config.output_dir)
+
+    @property
+    def main(self) -> bool:
+        return self.accelerator.is_main_process
+
+
 def train(config: Config, *, resume: bool = False) -> TrainResult:
-    """Train, score dev after every epoch, keep the best folder by dev event F1.
+    """Train, score dev after every epoch, keep the best folder by the task's main metric.
 
     `resume=True` goes on from the last checkpoint in config.output_dir: same weights,
     optimizer, schedule, RNG streams and place in the epoch, so the run ends as if never
     stopped. Under `accelerate launch` (DDP) every batch is split over the processes and
     the loss weighted so that the gradient is the one-process gradient.
     """
+    run = setup(config, resume=resume)
+    epochs = config.train.epochs
+    epoch = min(run.state.epoch, epochs)
+    for epoch in range(run.state.epoch, epochs + 1):
+        row, out_of_time = train_epoch(run, epoch)
+        if run.dev:
+            row.update(evaluate_dev(run, epoch))
+        end_epoch(run, row, whole=not out_of_time)
+        if out_of_time:
+            logger.info("stopping: the %.1f-minute budget is spent", config.train.max_minutes)
+            break
+    return finish(run, epoch)
+
+
+def setup(config: Config, *, resume: bool = False) -> Run:
+    """Everything before the first step, in an order that keeps a resumed run bit-exact:
+    seed, data, tokenizer, model, pretraining, optimizer, checkpoint, devices, RNG."""
     if config.data.train is None:
         raise ConfigError("training needs a file", key="data.train")
     started, commit = time.monotonic(), _git_commit()  # the code that runs, not a later HEAD
@@ -159,84 +215,46 @@ def train(config: Config, *, resume: bool = False) -> TrainResult:
     checkpoint = latest_checkpoint(out_dir) if resume else None
     if resume and checkpoint is None:
         raise GPLinkerError(f"{out_dir}: no checkpoint to resume from (nothing in {CHECKPOINTS}/)")
-    # Accelerate keeps one state per process; a second train() in the same process (a sweep,
-    # a notebook) may ask for another precision. The process group (PartialState) is kept.
-    AcceleratorState._reset_state(reset_partial_state=False)
-    try:
-        accelerator = Accelerator(
-            mixed_precision=t.mixed_precision,
-            log_with="tensorboard" if t.tensorboard else None,
-            project_dir=out_dir,
-        )
-    except ValueError as e:  # a precision this device lacks: Accelerate says which
-        raise ConfigError(str(e), key="train.mixed_precision") from e
-    if t.mixed_precision == "fp16" and accelerator.device.type == "cpu":  # Accelerate ignores it
-        raise ConfigError(
-            "fp16 autocast needs a GPU; on a CPU use bf16 or no", key="train.mixed_precision"
-        )
-    rank, world, main = (
-        accelerator.process_index,
-        accelerator.num_processes,
-        accelerator.is_main_process,
-    )
-    best_dir, last_dir = out_dir / "best", out_dir / "last"
-    if main:
+    accelerator = _accelerator(config)
+    if accelerator.is_main_process:
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "config.yaml").write_text(config_to_yaml(config), encoding="utf-8")
 
-    schema = Schema.from_file(config.data.schema_file)
-    skip = config.data.skip_invalid  # every line is checked first; bad ones are reported
-    train_examples = load_examples(config.data.train, schema, skip_invalid=skip)
-    dev_examples = (
-        load_examples(config.data.dev, schema, skip_invalid=skip) if config.data.dev else []
-    )
+    task = tasks.get(config.task)
+    schema = task.read_schema(config.data.schema_file, config.data.train)
+    train_examples, dev_examples = _read_data(config, task, schema)
     # a resumed run keeps its vocabulary (a built one could differ if the data changed)
     tokenizer = load_tokenizer(checkpoint) if checkpoint else _tokenizer(config, train_examples)
-    model = GPLinkerModel.from_encoder(config.model, len(schema), len(tokenizer))
+    heads = task.heads(schema)
+    model = GPLinkerModel.from_encoder(config.model, heads, len(tokenizer), task.name)
     n_params = sum(p.numel() for p in model.parameters())
     logger.info(
-        "%d train / %d dev texts, %d labels, %.2fM parameters, device %s, %d process(es)",
+        "%s: %d train / %d dev texts, heads %s, %.2fM parameters, device %s, %d process(es)",
+        task.name,
         len(train_examples),
         len(dev_examples),
-        len(schema),
+        ", ".join(f"{h.name}({h.num_labels})" for h in heads),
         n_params / 1e6,
         accelerator.device,
-        world,
+        accelerator.num_processes,
     )
-
     overlap = config.data.window_overlap if config.data.windows else None
     _, items, report = prepare_examples(
-        train_examples, tokenizer, schema, config.data.max_length, overlap
+        train_examples, tokenizer, task, schema, config.data.max_length, overlap
     )
     _log_drops(f"train ({len(items)} windows)", report, config.data)
     dev_windows: list[list[Encoded]] = []
     if dev_examples:
         dev_windows, _, dev_report = prepare_examples(
-            dev_examples, tokenizer, schema, config.data.max_length, overlap
+            dev_examples, tokenizer, task, schema, config.data.max_length, overlap
         )
         _log_drops("dev (still counted as gold by the metrics)", dev_report, config.data)
-
     mlm = {}
     if config.pretrain.minutes and checkpoint is None:  # a resumed run has its weights
-        if world > 1:
-            raise ConfigError("masked-LM pretraining runs in one process", key="pretrain.minutes")
-        texts = _pretraining_texts(config, train_examples, dev_examples)
-        mlm = pretrain_mlm(
-            model.encoder.to(accelerator.device),
-            tokenizer,
-            texts,
-            minutes=config.pretrain.minutes,
-            max_length=config.data.max_length,
-            batch_size=config.pretrain.batch_size,
-            lr=config.pretrain.lr,
-            mask_prob=config.pretrain.mask_prob,
-            seed=t.seed,
-            device=accelerator.device,
-        )
+        mlm = _pretrain(config, task, model, tokenizer, train_examples, dev_examples, accelerator)
 
     optimizer = build_optimizer(model, config)
-    lengths = [len(enc) for enc, _ in items]
-    steps_per_epoch = len(_epoch_batches(lengths, config, 1))
+    steps_per_epoch = len(_epoch_batches([len(enc) for enc, _ in items], config, 1))
     # not passed to prepare(): Accelerate would step it once per process per step
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: lr_factor(step, steps_per_epoch * t.epochs, config)
@@ -266,160 +284,257 @@ def train(config: Config, *, resume: bool = False) -> TrainResult:
         ema.module if ema is not None else accelerator.unwrap_model(model),
         tokenizer,
         schema,
+        task=task,
         max_length=config.data.max_length,
         max_candidates=t.max_candidates,
         window_overlap=overlap,
         device=accelerator.device,
     )
-    if main:  # rows of epochs after the checkpoint would be written again
+    if accelerator.is_main_process:  # rows of epochs after the checkpoint would be written again
         _keep_metrics_before(out_dir / "metrics.jsonl", state.epoch)
+    rank = accelerator.process_index
     if checkpoint is not None and not restore_rng(checkpoint, rank):
         logger.warning("%s has no RNG state for process %d: dropout will differ", checkpoint, rank)
-    started -= state.elapsed  # the time budget counts the runs before the resume too
-
     if rank != 0:  # the checkpoint holds the loss summed over processes: counted once
         state.loss_sum = 0.0
+    info = {"git_commit": commit, "n_params": n_params, "pretraining": mlm}
+    return Run(
+        config,
+        task,
+        accelerator,
+        model,
+        optimizer,
+        scheduler,
+        ema,
+        predictor,
+        items,
+        dev_examples,
+        dev_windows,
+        state,
+        started - state.elapsed,  # the time budget counts the runs before the resume too
+        info,
+        embedded,
+    )
 
-    def save_state() -> None:
-        state.elapsed = time.monotonic() - started
-        saved = replace(state, loss_sum=_sum_over_processes(state.loss_sum, accelerator))
-        unwrapped = accelerator.unwrap_model(model)
-        save_checkpoint(
-            accelerator, out_dir, saved, unwrapped, optimizer, scheduler, ema, tokenizer
-        )
 
-    out_of_time, epoch = False, min(state.epoch, t.epochs)
-    for epoch in range(state.epoch, t.epochs + 1):
-        model.train()
-        batches = _epoch_batches(lengths, config, epoch)
-        if epoch != state.epoch:  # a new epoch (not the one a resume lands in)
-            state.epoch, state.batch, state.loss_sum, state.loss_steps, state.samples = (
-                epoch,
-                0,
-                0.0,
-                0,
-                0,
+def train_epoch(run: Run, epoch: int) -> tuple[dict[str, Any], bool]:
+    """The steps of one epoch (from where a resumed run stands in it), with checkpoints
+    every train.checkpoint_every steps; the epoch's metrics row so far, and whether the
+    time budget ran out."""
+    t, state, accelerator = run.config.train, run.state, run.accelerator
+    rank, world = accelerator.process_index, accelerator.num_processes
+    run.model.train()
+    batches = _epoch_batches([len(enc) for enc, _ in run.items], run.config, epoch)
+    if epoch != state.epoch:  # a new epoch (not the one a resume lands in)
+        _start_epoch(state, epoch)
+    bar = tqdm(
+        batches[state.batch :],
+        desc=f"epoch {epoch}/{t.epochs}",
+        leave=False,
+        disable=not accelerator.is_local_main_process,
+        initial=state.batch,
+        total=len(batches),
+    )
+    num_labels = {h.name: h.num_labels for h in run.predictor.model.heads}
+    epoch_start, epoch_samples, out_of_time = time.monotonic(), 0, False
+    for idx in bar:
+        mine, weight = _shard(idx, rank, world)
+        batch = collate([run.items[i] for i in mine], num_labels).to(accelerator.device)
+        loss = _step(run, batch, weight)
+        state.step += 1
+        state.batch += 1
+        state.loss_sum += loss * (weight if world > 1 else 1.0)
+        state.loss_steps += 1
+        state.samples += len(idx)
+        epoch_samples += len(idx)
+        if state.step % t.log_every == 0:
+            mean = state.loss_sum / state.loss_steps  # this process's share under DDP
+            bar.set_postfix(loss=f"{mean:.3f}")
+            logger.info("epoch %d step %d loss %.4f", epoch, state.step, mean)
+            accelerator.log(
+                {"train/loss": mean, "train/lr": run.scheduler.get_last_lr()[0]}, step=state.step
             )
-        bar = tqdm(
-            batches[state.batch :],
-            desc=f"epoch {epoch}/{t.epochs}",
-            leave=False,
-            disable=not accelerator.is_local_main_process,
-            initial=state.batch,
-            total=len(batches),
-        )
-        epoch_start, epoch_samples = time.monotonic(), 0
-        for idx in bar:
-            mine, weight = _shard(idx, rank, world)
-            batch = collate([items[i] for i in mine], len(schema)).to(accelerator.device)
-            with accelerator.autocast():
-                out = model(batch.input_ids, batch.attention_mask, factored=True)
-            loss = compute_loss(out, batch, t.loss, t.label_smoothing)
-            objective = loss
-            if embedded is not None:  # SPEC §6: ε/2 ‖∇_x loss‖² over the input embeddings
-                penalty = gradient_penalty(loss, embedded["output"])
-                objective = loss + 0.5 * t.gradient_penalty * penalty
-            if world > 1:  # DDP averages gradients over processes: weight by batch share
-                objective = objective * (weight * world)
-            accelerator.backward(objective)
-            if t.max_grad_norm > 0:
-                accelerator.clip_grad_norm_(model.parameters(), t.max_grad_norm)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            if ema is not None:
-                ema.update_parameters(accelerator.unwrap_model(model))
-            state.step += 1
-            state.batch += 1
-            state.loss_sum += loss.item() * (weight if world > 1 else 1.0)
-            state.loss_steps += 1
-            state.samples += len(idx)
-            epoch_samples += len(idx)
-            if state.step % t.log_every == 0:
-                mean = state.loss_sum / state.loss_steps  # this process's share under DDP
-                bar.set_postfix(loss=f"{mean:.3f}")
-                logger.info("epoch %d step %d loss %.4f", epoch, state.step, mean)
-                accelerator.log(
-                    {"train/loss": mean, "train/lr": scheduler.get_last_lr()[0]}, step=state.step
-                )
-            out_of_time = _out_of_time(started, t.max_minutes, accelerator)
-            if out_of_time:
-                break
-            if (
-                t.checkpoint_every
-                and state.step % t.checkpoint_every == 0
-                and state.batch < len(batches)
-            ):
-                save_state()
-        bar.close()
-        loss_sum = _sum_over_processes(state.loss_sum, accelerator)
-        row = {
-            "epoch": epoch,
-            "step": state.step,
-            "train_loss": loss_sum / max(state.loss_steps, 1),
-            "train_samples_per_s": epoch_samples / (time.monotonic() - epoch_start),
-        }
-        if dev_examples:
-            eval_start = time.monotonic()
-            metrics = _evaluate(
-                predictor, dev_examples, dev_windows, t.eval_batch_size, accelerator
-            )
-            row["eval_seconds"] = time.monotonic() - eval_start
-            row.update({k: _prf_json(v) for k, v in metrics.items()})
-            if not state.best or metrics["event"].f1 > state.best["event"]["f1"]:
-                state.best = {k: _prf_json(v) for k, v in metrics.items()}
-                state.best_epoch = epoch
-                if main:
-                    predictor.save_pretrained(best_dir)
-            logger.info(
-                "epoch %d dev: event F1 %.4f argument F1 %.4f trigger F1 %.4f official F1 %.4f"
-                " (argument F1 the reference's way, every clique: %.4f)",
-                epoch,
-                metrics["event"].f1,
-                metrics["argument"].f1,
-                metrics["trigger"].f1,
-                metrics["official"].f1,
-                metrics["argument_reference"].f1,
-            )
-        row["minutes"] = (time.monotonic() - started) / 60  # wall clock since training began
-        accelerator.log(_scalars(row), step=state.step)
-        if main:
-            with (out_dir / "metrics.jsonl").open("a", encoding="utf-8") as f:
-                f.write(json.dumps(row, ensure_ascii=False) + "\n")
-        if not out_of_time:  # the epoch is whole: the next one starts from its first batch
-            state.epoch, state.batch, state.loss_sum, state.loss_steps, state.samples = (
-                epoch + 1,
-                0,
-                0.0,
-                0,
-                0,
-            )
-        save_state()
+        out_of_time = _out_of_time(run.started, t.max_minutes, accelerator)
         if out_of_time:
-            logger.info("stopping: the %.1f-minute budget is spent", t.max_minutes)
             break
-    if main:
-        predictor.save_pretrained(last_dir)
-        if not dev_examples:
-            predictor.save_pretrained(best_dir)
-        run = {
+        if (
+            t.checkpoint_every
+            and state.step % t.checkpoint_every == 0
+            and state.batch < len(batches)
+        ):
+            save_state(run)
+    bar.close()
+    row = {
+        "epoch": epoch,
+        "step": state.step,
+        "train_loss": _sum_over_processes(state.loss_sum, accelerator) / max(state.loss_steps, 1),
+        "train_samples_per_s": epoch_samples / (time.monotonic() - epoch_start),
+    }
+    return row, out_of_time
+
+
+def _step(run: Run, batch: Batch, weight: float) -> float:
+    """One optimizer step on this process's share of a batch; its loss."""
+    t, accelerator = run.config.train, run.accelerator
+    with accelerator.autocast():
+        out = run.model(batch.input_ids, batch.attention_mask, factored=True)
+    loss = compute_loss(out, batch, run.predictor.model.heads, t.loss, t.label_smoothing)
+    objective = loss
+    if run.embedded is not None:  # SPEC §6: ε/2 ‖∇_x loss‖² over the input embeddings
+        objective = loss + 0.5 * t.gradient_penalty * gradient_penalty(loss, run.embedded["output"])
+    if accelerator.num_processes > 1:  # DDP averages gradients over processes: weight by share
+        objective = objective * (weight * accelerator.num_processes)
+    accelerator.backward(objective)
+    if t.max_grad_norm > 0:
+        accelerator.clip_grad_norm_(run.model.parameters(), t.max_grad_norm)
+    run.optimizer.step()
+    run.scheduler.step()
+    run.optimizer.zero_grad(set_to_none=True)
+    if run.ema is not None:
+        run.ema.update_parameters(accelerator.unwrap_model(run.model))
+    return loss.item()
+
+
+def evaluate_dev(run: Run, epoch: int) -> dict[str, Any]:
+    """Dev metrics of this epoch (and how long they took) for its row; a new best by the
+    task's main metric is saved to best/."""
+    eval_start = time.monotonic()
+    metrics = _evaluate(run)
+    main = run.task.main_metric
+    state = run.state
+    if not state.best or metrics[main].f1 > state.best[main]["f1"]:
+        state.best = {k: _prf_json(v) for k, v in metrics.items()}
+        state.best_epoch = epoch
+        if run.main:
+            run.predictor.save_pretrained(run.out_dir / "best")
+    shown = [k for k in metrics if "/" not in k]  # per-type rows go to metrics.jsonl only
+    logger.info("epoch %d dev: %s", epoch, ", ".join(f"{k} F1 {metrics[k].f1:.4f}" for k in shown))
+    return {"eval_seconds": time.monotonic() - eval_start} | {
+        k: _prf_json(v) for k, v in metrics.items()
+    }
+
+
+def end_epoch(run: Run, row: dict[str, Any], *, whole: bool) -> None:
+    """Write the epoch's metrics row and a checkpoint; after a whole epoch the next one
+    starts from its first batch."""
+    row["minutes"] = (time.monotonic() - run.started) / 60  # wall clock since training began
+    run.accelerator.log(_scalars(row), step=run.state.step)
+    if run.main:
+        with (run.out_dir / "metrics.jsonl").open("a", encoding="utf-8") as f:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    if whole:
+        _start_epoch(run.state, row["epoch"] + 1)
+    save_state(run)
+
+
+def save_state(run: Run) -> None:
+    """A checkpoint of where the run stands (every process takes part)."""
+    state = run.state
+    state.elapsed = time.monotonic() - run.started
+    saved = replace(state, loss_sum=_sum_over_processes(state.loss_sum, run.accelerator))
+    save_checkpoint(
+        run.accelerator,
+        run.out_dir,
+        saved,
+        run.accelerator.unwrap_model(run.model),
+        run.optimizer,
+        run.scheduler,
+        run.ema,
+        run.predictor.tokenizer,
+    )
+
+
+def finish(run: Run, epoch: int) -> TrainResult:
+    """last/ (and best/ when there is no dev set), run.json, trackers closed."""
+    out_dir, state = run.out_dir, run.state
+    if run.main:
+        run.predictor.save_pretrained(out_dir / "last")
+        if not run.dev:
+            run.predictor.save_pretrained(out_dir / "best")
+        info = {
             "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
-            "git_commit": commit,
-            "device": str(accelerator.device),
-            "processes": world,
+            "task": run.task.name,
+            "git_commit": run.info["git_commit"],
+            "device": str(run.accelerator.device),
+            "processes": run.accelerator.num_processes,
             "torch_threads": torch.get_num_threads(),
-            "n_params": n_params,
+            "n_params": run.info["n_params"],
             "epochs": epoch,
-            "wall_minutes": (time.monotonic() - started) / 60,
+            "wall_minutes": (time.monotonic() - run.started) / 60,
             "steps": state.step,
             "best_epoch": state.best_epoch,
             "best": state.best,
-            "pretraining": mlm,
+            "pretraining": run.info["pretraining"],
         }
-        (out_dir / "run.json").write_text(json.dumps(run, indent=1), encoding="utf-8")
-    accelerator.end_training()
+        (out_dir / "run.json").write_text(json.dumps(info, indent=1), encoding="utf-8")
+    run.accelerator.end_training()
     best = {k: PRF(**v) for k, v in state.best.items()}
-    return TrainResult(best, state.best_epoch, out_dir, best_dir, last_dir)
+    return TrainResult(best, state.best_epoch, out_dir, out_dir / "best", out_dir / "last")
+
+
+def _start_epoch(state: TrainerState, epoch: int) -> None:
+    state.epoch, state.batch, state.loss_sum, state.loss_steps, state.samples = epoch, 0, 0.0, 0, 0
+
+
+def _accelerator(config: Config) -> Accelerator:
+    t = config.train
+    # Accelerate keeps one state per process; a second train() in the same process (a sweep,
+    # a notebook) may ask for another precision. The process group (PartialState) is kept.
+    AcceleratorState._reset_state(reset_partial_state=False)
+    try:
+        accelerator = Accelerator(
+            mixed_precision=t.mixed_precision,
+            log_with="tensorboard" if t.tensorboard else None,
+            project_dir=config.output_dir,
+        )
+    except ValueError as e:  # a precision this device lacks: Accelerate says which
+        raise ConfigError(str(e), key="train.mixed_precision") from e
+    if t.mixed_precision == "fp16" and accelerator.device.type == "cpu":  # Accelerate ignores it
+        raise ConfigError(
+            "fp16 autocast needs a GPU; on a CPU use bf16 or no", key="train.mixed_precision"
+        )
+    return accelerator
+
+
+def _read_data(
+    config: Config, task: Task, schema: Any
+) -> tuple[list[TextExample], list[TextExample]]:
+    skip = config.data.skip_invalid  # every line is checked first; bad ones are reported
+    parse = task.parse(schema)
+    assert config.data.train is not None
+    train_examples = load_examples(config.data.train, schema, skip_invalid=skip, parse=parse)
+    dev_examples = (
+        load_examples(config.data.dev, schema, skip_invalid=skip, parse=parse)
+        if config.data.dev
+        else []
+    )
+    return train_examples, dev_examples
+
+
+def _pretrain(
+    config: Config,
+    task: Task,
+    model: GPLinkerModel,
+    tokenizer: PreTrainedTokenizerFast,
+    train_examples: list[TextExample],
+    dev_examples: list[TextExample],
+    accelerator: Accelerator,
+) -> dict[str, Any]:
+    if accelerator.num_processes > 1:
+        raise ConfigError("masked-LM pretraining runs in one process", key="pretrain.minutes")
+    p = config.pretrain
+    return pretrain_mlm(
+        model.encoder.to(accelerator.device),
+        tokenizer,
+        _pretraining_texts(config, task, train_examples, dev_examples),
+        minutes=p.minutes,
+        max_length=config.data.max_length,
+        batch_size=p.batch_size,
+        lr=p.lr,
+        mask_prob=p.mask_prob,
+        seed=config.train.seed,
+        device=accelerator.device,
+    )
 
 
 def _epoch_batches(lengths: list[int], config: Config, epoch: int) -> list[list[int]]:
@@ -477,46 +592,41 @@ def _capture_input_embeddings(model: torch.nn.Module) -> dict[str, torch.Tensor]
 def _scalars(row: dict) -> dict[str, float]:
     """A metrics.jsonl row as TensorBoard scalars: dev/event_f1, train/loss, ..."""
     out = {f"train/{k.removeprefix('train_')}": v for k, v in row.items() if k.startswith("train_")}
-    for name in ("event", "argument", "trigger", "official", "argument_reference"):
-        if name in row:
-            out.update({f"dev/{name}_{k}": row[name][k] for k in ("precision", "recall", "f1")})
+    for name, value in row.items():
+        if isinstance(value, dict) and "f1" in value:
+            out.update({f"dev/{name}_{k}": value[k] for k in ("precision", "recall", "f1")})
     return out
 
 
-def _evaluate(
-    predictor: GPLinker,
-    examples: list[Example],
-    windows: list[list[Encoded]],
-    batch_size: int,
-    accelerator: Accelerator,
-) -> dict[str, PRF]:
+def _evaluate(run: Run) -> dict[str, PRF]:
     """Dev metrics; the dev texts are tokenized once per run, not once per evaluation.
     Under DDP each process predicts every N-th text and all gather the predictions."""
+    accelerator, examples = run.accelerator, run.dev
     rank, world = accelerator.process_index, accelerator.num_processes
     mine = range(rank, len(examples), world)
-    preds = predictor.decode_encoded(
-        [windows[i] for i in mine],
+    preds = run.predictor.decode_encoded(
+        [run.dev_windows[i] for i in mine],
         [examples[i].text for i in mine],
-        batch_size=batch_size,
+        batch_size=run.config.train.eval_batch_size,
         progress=accelerator.is_local_main_process,
     )
-    found = {i: (d.events, d.clique_arguments) for i, d in zip(mine, preds, strict=True)}
+    found = dict(zip(mine, preds, strict=True))
     if world > 1:
         found = dict(gather_object(list(found.items())))
-    return evaluate(
-        {ex.id: found[i][0] for i, ex in enumerate(examples)},
-        {ex.id: ex.events for ex in examples},
-        clique_arguments={ex.id: found[i][1] for i, ex in enumerate(examples)},
+    return run.task.evaluate(
+        {ex.id: found[i] for i, ex in enumerate(examples)},
+        {ex.id: run.task.gold(ex) for ex in examples},
     )
 
 
 def _pretraining_texts(
-    config: Config, train_examples: list[Example], dev_examples: list[Example]
+    config: Config, task: Task, train_examples: list[TextExample], dev_examples: list[TextExample]
 ) -> list[str]:
-    """data.train's texts and those of pretrain.texts, without any dev text."""
+    """data.train's texts and those of pretrain.texts (JSONL with "text", in the task's
+    format), without any dev text."""
     texts = [ex.text for ex in train_examples]
     for path in config.pretrain.texts:
-        for item in read_lines(path, blank_lines="skip"):
+        for item in read_lines(path, blank_lines="skip", parse=task.parse(None)):
             if isinstance(item, BadLine):
                 raise item.error
             texts.append(item.text)
@@ -528,7 +638,7 @@ def _pretraining_texts(
     return kept
 
 
-def _tokenizer(config: Config, train_examples: list[Example]) -> PreTrainedTokenizerFast:
+def _tokenizer(config: Config, train_examples: list[TextExample]) -> PreTrainedTokenizerFast:
     m = config.model
     if m.tokenizer == "wordpiece":
         return build_wordpiece_tokenizer((ex.text for ex in train_examples), m.tokenizer_vocab_size)
@@ -546,7 +656,7 @@ def _log_drops(name: str, report: DropReport, data: DataConfig) -> None:
     how = f"windows overlapping by {data.window_overlap}" if data.windows else "no windows"
     logger.info(
         "%s: %d of %d gold spans cannot be labels: %d off token boundaries, %d cut by "
-        "max_length=%d (%s)%s",
+        "max_length=%d (%s)%s%s",
         name,
         report.dropped,
         report.spans,
@@ -554,6 +664,7 @@ def _log_drops(name: str, report: DropReport, data: DataConfig) -> None:
         report.truncated,
         data.max_length,
         how,
+        f", {report.not_found} not found in their text" if report.not_found else "",
         f" (e.g. {'; '.join(report.examples[:3])})" if report.examples else "",
     )
 

@@ -12,7 +12,9 @@ from pathlib import Path
 import huggingface_hub.constants
 import pytest
 
+from gplinker import tasks
 from gplinker.data.reader import read_examples
+from gplinker.modeling.global_pointer import PointerSpec
 from gplinker.schema import Example, Schema
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,6 +27,18 @@ TINY_ENCODER = {
     "intermediate_size": 64,
     "max_position_embeddings": 128,
 }
+
+
+EVENT = tasks.get("event")
+
+
+def event_heads(schema: Schema) -> list[PointerSpec]:
+    return EVENT.heads(schema)
+
+
+def label_counts(schema: Schema) -> dict[str, int]:
+    """What `collate` needs to turn an event model's labels into indices."""
+    return {h.name: h.num_labels for h in EVENT.heads(schema)}
 
 
 @pytest.fixture(autouse=True)

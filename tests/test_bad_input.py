@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from conftest import SAMPLE, TINY_ENCODER, sample_texts
+from conftest import EVENT, SAMPLE, TINY_ENCODER, event_heads, sample_texts
 from typer.testing import CliRunner
 
 from gplinker.cli import app
@@ -50,7 +50,7 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory, schema: Schema) -> Path:
     tokenizer = build_wordpiece_tokenizer(sample_texts(), 2000)
     torch.manual_seed(0)
     config = ModelConfig(pretrained=False, encoder_overrides=TINY_ENCODER, head_size=16)
-    model = GPLinkerModel.from_encoder(config, len(schema), len(tokenizer)).eval()
+    model = GPLinkerModel.from_encoder(config, event_heads(schema), len(tokenizer)).eval()
     folder = tmp_path_factory.mktemp("model") / "m"
     GPLinker(model, tokenizer, schema, max_length=64, device="cpu").save_pretrained(folder)
     return folder
@@ -176,7 +176,8 @@ class Oracle(torch.nn.Module):
 
     def __init__(self, tokenizer, schema: Schema):
         super().__init__()
-        self.folder_config = SimpleNamespace(num_labels=len(schema))
+        self.folder_config = SimpleNamespace(task="event")
+        self.heads = tuple(EVENT.heads(schema))
         self.anchor = torch.nn.Parameter(torch.zeros(()))
         vocab = tokenizer.get_vocab()
         self.pairs = {
@@ -187,7 +188,7 @@ class Oracle(torch.nn.Module):
 
     def forward(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, factored: bool = False
-    ) -> SimpleNamespace:  # dense scores either way, as the original GlobalPointer
+    ) -> dict[str, torch.Tensor]:  # dense scores either way, as the original GlobalPointer
         B, L = input_ids.shape
         argu = torch.full((B, self.n_labels, L, L), -10.0)
         heads = torch.zeros(B, L, dtype=torch.bool)
@@ -201,7 +202,7 @@ class Oracle(torch.nn.Module):
         def link(x: torch.Tensor) -> torch.Tensor:  # [B, 1, L, L]
             return torch.where(x[:, :, None] & x[:, None, :], 10.0, -10.0)[:, None]
 
-        return SimpleNamespace(argu=argu, head_link=link(heads), tail_link=link(tails))
+        return {"argu": argu, "head_link": link(heads), "tail_link": link(tails)}
 
 
 @pytest.fixture(scope="module")
@@ -327,16 +328,16 @@ def test_an_exception_midway_leaves_no_output_and_no_temp_file(
 ) -> None:
     src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     src.write_bytes(b"\n".join(jl({"id": str(i), "text": "雀巢裁员"}) for i in range(6)) + b"\n")
-    seen: list[list[str]] = []  # the folder at each call of extract
-    extract = GPLinker.extract
+    seen: list[list[str]] = []  # the folder at each call of the decoder
+    decode = GPLinker.decode_encoded
 
-    def failing(self: GPLinker, texts, **kwargs):
+    def failing(self: GPLinker, windows, texts, **kwargs):
         seen.append(sorted(p.name for p in tmp_path.iterdir()))
         if len(seen) == 3:
             raise exc
-        return extract(self, texts, **kwargs)
+        return decode(self, windows, texts, **kwargs)
 
-    monkeypatch.setattr(GPLinker, "extract", failing)
+    monkeypatch.setattr(GPLinker, "decode_encoded", failing)
     with pytest.raises(type(exc)):
         predict_file(oracle, src, out, chunk_size=2, progress=False)
     # midway, rows went to a temporary file beside the target, not to the target

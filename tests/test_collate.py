@@ -13,6 +13,8 @@ from gplinker.data.alignment import Encoded
 from gplinker.data.collate import Batch, bucketed_batches, collate, length_sorted_batches
 from gplinker.data.labels import SparseLabels
 
+HEADS = {"argu": 3, "head_link": 1, "tail_link": 1}
+
 
 def fake_encoded(n: int, first_id: int = 10) -> Encoded:
     """[CLS]=2 tokens [SEP]=3, n tokens in all."""
@@ -28,7 +30,7 @@ ITEMS = [
             argu=((0, 1, 2), (0, 3, 3), (2, 1, 1)),
             head_link=((1, 3),),
             tail_link=((2, 3),),
-        ),
+        ).by_head(),
     ),
     (
         fake_encoded(7, 20),
@@ -36,9 +38,9 @@ ITEMS = [
             argu=((0, 2, 4), (2, 5, 5), (2, 1, 3), (2, 4, 4)),
             head_link=((1, 2), (2, 5), (4, 5)),
             tail_link=(),
-        ),
+        ).by_head(),
     ),
-    (fake_encoded(3, 30), SparseLabels((), (), ())),
+    (fake_encoded(3, 30), SparseLabels((), (), ()).by_head()),
 ]
 
 
@@ -46,14 +48,13 @@ def reference_indices(items, num_labels: int, field: str, L: int) -> list[list[s
     """Per (b, label): the set of flat h*L+t indices, written as plain loops."""
     out = [[set() for _ in range(num_labels)] for _ in items]
     for b, (_, y) in enumerate(items):
-        for entry in getattr(y, field):
-            lab, h, t = entry if field == "argu" else (0, *entry)
+        for lab, h, t in y[field]:
             out[b][lab].add(h * L + t)
     return out
 
 
 def test_collate_pads_to_longest_in_batch_not_max_length():
-    batch = collate(ITEMS, num_labels=3)
+    batch = collate(ITEMS, HEADS)
     assert batch.input_ids.shape == (3, 7) and batch.attention_mask.shape == (3, 7)
     for b, (enc, _) in enumerate(ITEMS):
         n = len(enc)
@@ -63,16 +64,16 @@ def test_collate_pads_to_longest_in_batch_not_max_length():
 
 
 def test_collate_custom_pad_id_fills_only_padding():
-    batch = collate(ITEMS, num_labels=3, pad_id=99)
+    batch = collate(ITEMS, HEADS, pad_id=99)
     assert batch.input_ids[0, 5:].tolist() == [99, 99]
     assert (batch.input_ids[1] != 99).all()
 
 
 def test_flat_indices_equal_h_times_padded_len_plus_t_and_k_is_max_count():
-    batch = collate(ITEMS, num_labels=3)
+    batch = collate(ITEMS, HEADS)
     L = batch.input_ids.shape[1]
     for field, H in (("argu", 3), ("head_link", 1), ("tail_link", 1)):
-        got = getattr(batch, field)
+        got = batch.labels[field]
         want = reference_indices(ITEMS, H, field, L)
         K = max(len(s) for row in want for s in row)
         assert got.shape == (3, H, max(K, 1)) and got.dtype == torch.long
@@ -83,37 +84,39 @@ def test_flat_indices_equal_h_times_padded_len_plus_t_and_k_is_max_count():
                 assert set(real) == want[b][lab] and len(real) == len(want[b][lab])
                 assert values[len(real) :] == [0] * (len(values) - len(real))  # pads at the end
     # spot check with L = 7 written out: label 2 of text 1 holds (5,5), (1,3), (4,4)
-    assert sorted(batch.argu[1, 2].tolist()) == sorted([5 * 7 + 5, 1 * 7 + 3, 4 * 7 + 4])
+    assert sorted(batch.labels["argu"][1, 2].tolist()) == sorted([5 * 7 + 5, 1 * 7 + 3, 4 * 7 + 4])
 
 
 def test_flat_indices_use_batch_length_when_longest_text_changes():
     """The same text gets different flat indices in a batch padded to 5 vs 7."""
-    alone = collate(ITEMS[:1], num_labels=3)
-    together = collate(ITEMS[:2], num_labels=3)
-    assert alone.argu[0, 0].tolist() == [1 * 5 + 2, 3 * 5 + 3]
-    assert together.argu[0, 0, :2].tolist() == [1 * 7 + 2, 3 * 7 + 3]
+    alone = collate(ITEMS[:1], HEADS)
+    together = collate(ITEMS[:2], HEADS)
+    assert alone.labels["argu"][0, 0].tolist() == [1 * 5 + 2, 3 * 5 + 3]
+    assert together.labels["argu"][0, 0, :2].tolist() == [1 * 7 + 2, 3 * 7 + 3]
 
 
 def test_batch_with_all_empty_labels_gives_k1_zeros():
-    batch = collate([ITEMS[2], ITEMS[2]], num_labels=3)
-    assert batch.argu.shape == (2, 3, 1) and (batch.argu == 0).all()
-    assert batch.head_link.shape == (2, 1, 1)
+    batch = collate([ITEMS[2], ITEMS[2]], HEADS)
+    assert batch.labels["argu"].shape == (2, 3, 1) and (batch.labels["argu"] == 0).all()
+    assert batch.labels["head_link"].shape == (2, 1, 1)
 
 
-def test_batch_without_labels_gives_none_label_tensors():
-    batch = collate([(enc, None) for enc, _ in ITEMS], num_labels=3)
-    assert batch.argu is None and batch.head_link is None and batch.tail_link is None
-    assert batch.input_ids.shape == (3, 7)
+def test_batch_without_labels_has_no_label_tensors():
+    batch = collate([(enc, None) for enc, _ in ITEMS], HEADS)
+    assert batch.labels is None and batch.input_ids.shape == (3, 7)
+    assert collate(ITEMS).labels is None  # no heads asked for: prediction
 
 
 def test_batch_to_cpu_keeps_values_and_none():
-    batch = collate(ITEMS, num_labels=3)
+    batch = collate(ITEMS, HEADS)
     moved = batch.to("cpu")
     assert isinstance(moved, Batch)
-    for name in ("input_ids", "attention_mask", "argu", "head_link", "tail_link"):
+    for name in ("input_ids", "attention_mask"):
         assert torch.equal(getattr(moved, name), getattr(batch, name))
-    unlabeled = collate([(ITEMS[0][0], None)], num_labels=3).to(torch.device("cpu"))
-    assert unlabeled.argu is None
+    assert moved.labels.keys() == batch.labels.keys()
+    assert all(torch.equal(moved.labels[k], batch.labels[k]) for k in batch.labels)
+    unlabeled = collate([(ITEMS[0][0], None)], HEADS).to(torch.device("cpu"))
+    assert unlabeled.labels is None
 
 
 @settings(max_examples=100, deadline=None)

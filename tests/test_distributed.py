@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import ROOT, SAMPLE, TINY_ENCODER, sample_texts
+from conftest import ROOT, SAMPLE, TINY_ENCODER, event_heads, sample_texts
 from typer.testing import CliRunner
 
 from gplinker.cli import app
@@ -115,7 +115,7 @@ def tiny_model_folder(folder: Path, schema: Schema, argument_shift: float = 1.3)
     tokenizer = build_wordpiece_tokenizer(sample_texts(), 2000)
     torch.manual_seed(0)
     config = ModelConfig(pretrained=False, encoder_overrides=TINY_ENCODER, head_size=16)
-    model = GPLinkerModel.from_encoder(config, len(schema), len(tokenizer)).eval()
+    model = GPLinkerModel.from_encoder(config, event_heads(schema), len(tokenizer)).eval()
     with torch.no_grad():
         model.argu.bias.bias -= argument_shift
     GPLinker(model, tokenizer, schema, max_length=64, device="cpu").save_pretrained(folder)

@@ -12,7 +12,7 @@ import json
 
 import pytest
 import torch
-from conftest import ROOT, SAMPLE, TINY_ENCODER, sample_texts
+from conftest import EVENT, ROOT, SAMPLE, TINY_ENCODER, event_heads, label_counts, sample_texts
 
 from gplinker import training
 from gplinker.config import ModelConfig, load_config
@@ -35,7 +35,7 @@ def model_for(schema, tokenizer, pointer: str) -> GPLinkerModel:
     config = ModelConfig(
         pretrained=False, encoder_overrides=TINY_ENCODER, pointer=pointer, head_size=8
     )
-    return GPLinkerModel.from_encoder(config, len(schema), len(tokenizer))
+    return GPLinkerModel.from_encoder(config, event_heads(schema), len(tokenizer))
 
 
 def record_dtypes(model: GPLinkerModel) -> dict[str, set[torch.dtype]]:
@@ -51,8 +51,8 @@ def record_dtypes(model: GPLinkerModel) -> dict[str, set[torch.dtype]]:
 
 
 def a_batch(sample_examples, tiny_tokenizer, schema):
-    _, items, _ = prepare_examples(sample_examples[:6], tiny_tokenizer, schema, 48)
-    return collate(items, len(schema))
+    _, items, _ = prepare_examples(sample_examples[:6], tiny_tokenizer, EVENT, schema, 48)
+    return collate(items, label_counts(schema))
 
 
 @pytest.mark.parametrize("pointer", POINTERS)
@@ -68,7 +68,7 @@ def test_pointers_scores_and_masks_stay_fp32_under_autocast(
     assert seen["encoder"] == {dtype}  # autocast is really on for the encoder
     assert seen["pointers"] == {torch.float32}
     for out in outs:
-        for scores in (out.argu, out.head_link, out.tail_link):
+        for scores in (out["argu"], out["head_link"], out["tail_link"]):
             if isinstance(scores, Factored):
                 assert {scores.qk.dtype, scores.col.dtype, scores.row.dtype} == {torch.float32}
                 scores = scores.dense()
@@ -88,7 +88,7 @@ def test_a_training_step_under_autocast_is_finite_and_moves_the_weights(
     before = model.argu.dense.weight.detach().clone()
     with torch.autocast("cpu", dtype=dtype):
         out = model(batch.input_ids, batch.attention_mask, factored=True)
-    loss = compute_loss(out, batch)
+    loss = compute_loss(out, batch, model.heads)
     assert loss.dtype == torch.float32 and torch.isfinite(loss)
     loss.backward()
     grads = [p.grad for p in model.parameters() if p.grad is not None]

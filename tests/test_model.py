@@ -14,8 +14,13 @@ from torch.testing import assert_close
 
 from gplinker.config import ModelConfig
 from gplinker.errors import ConfigError
-from gplinker.modeling.global_pointer import EfficientGlobalPointer, Factored, GlobalPointer
-from gplinker.modeling.model import GPLinkerModel, GPLinkerOutput
+from gplinker.modeling.global_pointer import (
+    EfficientGlobalPointer,
+    Factored,
+    GlobalPointer,
+    PointerSpec,
+)
+from gplinker.modeling.model import GPLinkerModel
 
 try:
     from conftest import SHARED, TINY_ENCODER
@@ -23,6 +28,11 @@ except ImportError:  # pragma: no cover
     from tests.conftest import SHARED, TINY_ENCODER
 
 H, VOCAB = 5, 50
+HEADS = (
+    PointerSpec("argu", H),
+    PointerSpec("head_link", 1, rope=False),
+    PointerSpec("tail_link", 1, rope=False),
+)
 
 
 def tiny_model(pointer: str = "efficient", seed: int = 0) -> GPLinkerModel:
@@ -30,7 +40,7 @@ def tiny_model(pointer: str = "efficient", seed: int = 0) -> GPLinkerModel:
     config = ModelConfig(
         pretrained=False, encoder_overrides=TINY_ENCODER, pointer=pointer, head_size=8
     )
-    return GPLinkerModel.from_encoder(config, H, VOCAB).eval()
+    return GPLinkerModel.from_encoder(config, HEADS, VOCAB).eval()
 
 
 def inputs() -> tuple[torch.Tensor, torch.Tensor]:
@@ -48,11 +58,11 @@ def test_output_shapes_argu_bhll_links_b1ll(pointer: str):
     assert isinstance(model.argu, cls) and isinstance(model.head_link, cls)
     with torch.no_grad():
         out = model(*inputs())
-    assert isinstance(out, GPLinkerOutput)
-    assert out.argu.shape == (2, H, 7, 7)
-    assert out.head_link.shape == out.tail_link.shape == (2, 1, 7, 7)
+    assert list(out) == ["argu", "head_link", "tail_link"]
+    assert out["argu"].shape == (2, H, 7, 7)
+    assert out["head_link"].shape == out["tail_link"].shape == (2, 1, 7, 7)
     # padding (row 1 beyond 4) and the lower triangle are masked in every output
-    for scores in (out.argu, out.head_link, out.tail_link):
+    for scores in (out["argu"], out["head_link"], out["tail_link"]):
         assert (scores[1, :, 4:, :] <= -1e11).all() and (scores[1, :, :, 4:] <= -1e11).all()
         assert (scores[:, :, 3, 2] <= -1e11).all()
         assert (scores[0, :, 2, 3] > -1e11).all()
@@ -70,16 +80,16 @@ def test_factored_parts_dense_equal_plain_output():
         plain = model(ids, mask)
         parts = model(ids, mask, factored=True)
     for name in ("argu", "head_link", "tail_link"):
-        f = getattr(parts, name)
+        f = parts[name]
         assert isinstance(f, Factored)
-        assert_close(f.dense(), getattr(plain, name))
+        assert_close(f.dense(), plain[name])
 
 
 def test_factored_with_original_pointer_returns_dense():
     model = tiny_model("original")
     with torch.no_grad():
         out = model(*inputs(), factored=True)
-    assert isinstance(out.argu, torch.Tensor) and out.argu.shape == (2, H, 7, 7)
+    assert isinstance(out["argu"], torch.Tensor) and out["argu"].shape == (2, H, 7, 7)
 
 
 @pytest.mark.parametrize("pointer", ["efficient", "original"])
@@ -93,8 +103,8 @@ def test_save_then_load_gives_identical_scores_in_eval_mode(tmp_path: Path, poin
     with torch.no_grad():
         a, b = model(ids, mask), loaded(ids, mask)
     for name in ("argu", "head_link", "tail_link"):
-        assert torch.isfinite(getattr(b, name)).all()
-        assert_close(getattr(b, name), getattr(a, name), rtol=0, atol=0)
+        assert torch.isfinite(b[name]).all()
+        assert_close(b[name], a[name], rtol=0, atol=0)
     for (k1, v1), (k2, v2) in zip(
         model.state_dict().items(), loaded.state_dict().items(), strict=True
     ):
@@ -103,7 +113,7 @@ def test_save_then_load_gives_identical_scores_in_eval_mode(tmp_path: Path, poin
 
 def test_pretrained_without_encoder_is_config_error():
     with pytest.raises(ConfigError, match=r"model\.pretrained"):
-        GPLinkerModel.from_encoder(ModelConfig(pretrained=True), H, VOCAB)
+        GPLinkerModel.from_encoder(ModelConfig(pretrained=True), HEADS, VOCAB)
 
 
 TOKENIZER_DIR = SHARED / "models" / "bert-base-chinese-tokenizer"
@@ -114,7 +124,7 @@ def test_local_config_folder_random_init_uses_its_config_with_overrides():
     config = ModelConfig(
         encoder=str(TOKENIZER_DIR), pretrained=False, encoder_overrides=TINY_ENCODER
     )
-    model = GPLinkerModel.from_encoder(config, H, VOCAB)
+    model = GPLinkerModel.from_encoder(config, HEADS, VOCAB)
     assert model.encoder.config.hidden_size == 32 and model.encoder.config.vocab_size == VOCAB
 
 
@@ -122,4 +132,4 @@ def test_local_config_folder_random_init_uses_its_config_with_overrides():
 def test_local_folder_without_weights_pretrained_is_config_error():
     config = ModelConfig(encoder=str(TOKENIZER_DIR), pretrained=True)
     with pytest.raises(ConfigError, match=r"model\.encoder"):
-        GPLinkerModel.from_encoder(config, H, VOCAB)
+        GPLinkerModel.from_encoder(config, HEADS, VOCAB)

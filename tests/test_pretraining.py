@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import ROOT, SAMPLE, TINY_ENCODER
+from conftest import EVENT, ROOT, SAMPLE, TINY_ENCODER
 
 from gplinker.config import load_config
 from gplinker.errors import ConfigError
@@ -97,7 +97,7 @@ def test_pretraining_texts_are_train_and_extra_texts_without_dev(tmp_path: Path)
     lines = [{"text": "一段没有标注的新闻"}, {"text": dev_ex[0].text}, {"text": train_ex[0].text}]
     extra.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in lines), "utf-8")
     config = recipe(tmp_path, f"pretrain.texts=[{extra}]")
-    texts = _pretraining_texts(config, train_ex, dev_ex)
+    texts = _pretraining_texts(config, EVENT, train_ex, dev_ex)
     assert "一段没有标注的新闻" in texts
     assert not {ex.text for ex in dev_ex} & set(texts)
     assert len(texts) == len(set(texts))

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import event_heads
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import Tensor
@@ -363,7 +364,7 @@ def test_regression_one_clique_of_many_triggers_is_searched_once() -> None:
 def untrained(schema, tiny_tokenizer) -> GPLinkerModel:
     torch.manual_seed(0)
     config = ModelConfig(pretrained=False, encoder_overrides=TINY_ENCODER, head_size=16)
-    return GPLinkerModel.from_encoder(config, len(schema), len(tiny_tokenizer)).eval()
+    return GPLinkerModel.from_encoder(config, event_heads(schema), len(tiny_tokenizer)).eval()
 
 
 UNTRAINED_MAX_LENGTH = 64
@@ -400,9 +401,9 @@ def test_untrained_model_scores_decode_within_the_bound(
             counter = WorkCounter(mp)
             start = time.perf_counter()
             [events] = decode_batch(
-                out.argu[b : b + 1],
-                out.head_link[b : b + 1],
-                out.tail_link[b : b + 1],
+                out["argu"][b : b + 1],
+                out["head_link"][b : b + 1],
+                out["tail_link"][b : b + 1],
                 [w.offsets],
                 [text],
                 schema,
@@ -412,7 +413,9 @@ def test_untrained_model_scores_decode_within_the_bound(
             elapsed = time.perf_counter() - start
         counter.check(events, schema, k, c)
         assert elapsed < 5.0
-        allowed = kept_candidates(out.argu[b, :, : len(w), : len(w)], w.offsets, text, schema, 0, k)
+        allowed = kept_candidates(
+            out["argu"][b, :, : len(w), : len(w)], w.offsets, text, schema, 0, k
+        )
         check_events(events, text, allowed)
 
 
@@ -422,10 +425,10 @@ def test_the_untrained_model_does_flood(untrained, schema, tiny_tokenizer) -> No
     [[w]] = encode_windows([text], tiny_tokenizer, UNTRAINED_MAX_LENGTH)
     with torch.no_grad():
         out = untrained(torch.tensor([w.input_ids]), torch.ones(1, len(w), dtype=torch.long))
-    assert (out.argu > 0).sum() > 256
+    assert (out["argu"] > 0).sum() > 256
     with pytest.MonkeyPatch.context() as mp:
         counter = WorkCounter(mp)
-        decode(out.argu[0], out.head_link[0], out.tail_link[0], w.offsets, text, schema)
+        decode(out["argu"][0], out["head_link"][0], out["tail_link"][0], w.offsets, text, schema)
     assert counter.arguments == 256
 
 

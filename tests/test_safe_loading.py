@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 import torch
 import transformers.dynamic_module_utils
+from conftest import event_heads
 from safetensors.torch import load_file, save_file
 from transformers import BertConfig
 from typer.testing import CliRunner
@@ -33,6 +34,7 @@ from gplinker.cli import app
 from gplinker.config import ModelConfig
 from gplinker.data.tokenizer import load_tokenizer
 from gplinker.errors import ConfigError, GPLinkerError
+from gplinker.modeling.global_pointer import PointerSpec
 from gplinker.modeling.model import GPLinkerModel
 from gplinker.predict import GPLinker
 from gplinker.schema import Schema
@@ -52,6 +54,7 @@ FOLDER_FILES = [
     "tokenizer.json",
     "tokenizer_config.json",
 ]
+HEADS5 = [PointerSpec("argu", 5)]  # a model of one head is enough to load or refuse
 
 
 # --- fixtures and payloads ----------------------------------------------------------------
@@ -62,7 +65,7 @@ def saved(tmp_path_factory: pytest.TempPathFactory, tiny_tokenizer, schema: Sche
     """A valid model folder, written once by GPLinker.save_pretrained."""
     torch.manual_seed(0)
     config = ModelConfig(pretrained=False, encoder_overrides=TINY_ENCODER, head_size=8)
-    model = GPLinkerModel.from_encoder(config, len(schema), len(tiny_tokenizer))
+    model = GPLinkerModel.from_encoder(config, event_heads(schema), len(tiny_tokenizer))
     directory = tmp_path_factory.mktemp("saved") / "model"
     tokenizer = copy.deepcopy(tiny_tokenizer)  # saving sets model_max_length; keep the shared one
     GPLinker(model, tokenizer, schema, max_length=64).save_pretrained(directory)
@@ -177,7 +180,12 @@ def test_saved_folder_is_json_safetensors_and_tokenizer_files_only(
     GPLinkerModel.from_pretrained(saved).save_pretrained(tmp_path / "m")  # the model alone
     assert sorted(p.name for p in (tmp_path / "m").iterdir()) == FOLDER_FILES[:2]
     config = json.loads((tmp_path / "m" / "config.json").read_text(encoding="utf-8"))
-    assert config["format"] == "gplinker-ee/1" and config["num_labels"] == 21
+    assert config["format"] == "gplinker-ee/1" and config["task"] == "event"
+    assert [(h["name"], h["num_labels"]) for h in config["heads"]] == [
+        ("argu", 21),
+        ("head_link", 1),
+        ("tail_link", 1),
+    ]
     head = (saved / "model.safetensors").read_bytes()[:8]
     assert not head.startswith((b"PK", b"\x80"))  # neither torch's zip nor a bare pickle
     assert load_file(str(saved / "model.safetensors"))  # a real safetensors file
@@ -255,7 +263,7 @@ def test_a_pretrained_encoder_folder_with_pickled_weights_is_never_unpickled(
     BertConfig(**TINY_ENCODER, vocab_size=50).save_pretrained(encoder)
     write_pickle(encoder / "pytorch_model.bin", marker, kind)
     with pytest.raises(ConfigError, match=r"model\.encoder: .*model\.safetensors") as info:
-        GPLinkerModel.from_encoder(ModelConfig(encoder=str(encoder), pretrained=True), 5, 50)
+        GPLinkerModel.from_encoder(ModelConfig(encoder=str(encoder), pretrained=True), HEADS5, 50)
     one_line(info.value)
 
 
@@ -362,7 +370,7 @@ def test_an_encoder_folder_with_custom_code_is_refused_without_asking(
     edit_json(encoder / "config.json", change)
     config = ModelConfig(encoder=str(encoder), pretrained=pretrained)
     with pytest.raises(ConfigError, match=r"model\.encoder: .*custom code") as info:
-        GPLinkerModel.from_encoder(config, 5, 50)
+        GPLinkerModel.from_encoder(config, HEADS5, 50)
     one_line(info.value)
     assert asked == []
 
@@ -381,7 +389,7 @@ def test_a_schema_with_another_number_of_labels_names_schema_json(folder: Path, 
             roles[first] = [*roles[first], "多出的角色"]
 
     edit_json(folder / "schema.json", change)
-    with pytest.raises(GPLinkerError, match=r"labels.*schema\.json does not belong") as info:
+    with pytest.raises(GPLinkerError, match=r"heads.*schema\.json does not belong") as info:
         GPLinker.from_pretrained(folder, device="cpu")
     one_line(info.value)
 
@@ -389,7 +397,7 @@ def test_a_schema_with_another_number_of_labels_names_schema_json(folder: Path, 
 @pytest.mark.parametrize(
     ("change", "wrong"),
     [
-        ({"num_labels": 20}, "argu.bias"),  # heads vs weights
+        ({"heads": 20}, "argu.bias"),  # heads vs weights
         ({"head_size": 16}, "argu.dense"),
         ({"pointer": "original"}, "argu."),
         ({"encoder": {"hidden_size": 64, "num_attention_heads": 2}}, "encoder."),
@@ -401,9 +409,11 @@ def test_config_json_that_does_not_match_the_weights_names_both_files(
     folder: Path, change: dict, wrong: str
 ) -> None:
     def apply(config: dict) -> None:
-        heads = {k: v for k, v in change.items() if k != "encoder"}
+        if "heads" in change:  # the argument head's number of labels
+            config["heads"][0]["num_labels"] = change["heads"]
+        rest = {k: v for k, v in change.items() if k not in ("encoder", "heads")}
         config["encoder"].update(change.get("encoder", {}))
-        config.update(heads)
+        config.update(rest)
 
     edit_json(folder / "config.json", apply)
     with pytest.raises(GPLinkerError, match=r"model\.safetensors does not match config\.json"):
@@ -505,7 +515,7 @@ def test_train_cli_with_a_hub_encoder_says_give_a_local_folder(
 def test_a_hub_encoder_offline_is_a_config_error_naming_the_key() -> None:
     config = ModelConfig(encoder=HUB_NAME, pretrained=True)
     with pytest.raises(ConfigError) as info:
-        GPLinkerModel.from_encoder(config, 5, 50)
+        GPLinkerModel.from_encoder(config, HEADS5, 50)
     message = one_line(info.value)
     assert message.startswith("model.encoder: ") and HUB_NAME in message
     assert "not on this machine" in message and "local folder" in message

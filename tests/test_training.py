@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import ROOT, TINY_ENCODER
+from conftest import EVENT, ROOT, TINY_ENCODER, event_heads, label_counts
 from torch.testing import assert_close
 
 from gplinker.config import ModelConfig, load_config
@@ -19,18 +19,20 @@ from gplinker.training import compute_loss, lr_factor, prepare_examples, train
 
 @pytest.fixture(scope="module")
 def batch_and_model(sample_examples, tiny_tokenizer, schema):
-    _, items, _ = prepare_examples(sample_examples[:6], tiny_tokenizer, schema, 64)
-    batch = collate(items, len(schema))
+    _, items, _ = prepare_examples(sample_examples[:6], tiny_tokenizer, EVENT, schema, 64)
+    batch = collate(items, label_counts(schema))
     torch.manual_seed(0)
     config = ModelConfig(pretrained=False, encoder_overrides=TINY_ENCODER, head_size=16)
-    model = GPLinkerModel.from_encoder(config, len(schema), len(tiny_tokenizer)).eval()
+    model = GPLinkerModel.from_encoder(config, event_heads(schema), len(tiny_tokenizer)).eval()
     return batch, model
 
 
 def test_factored_training_loss_equals_the_loss_on_dense_scores(batch_and_model) -> None:
     batch, model = batch_and_model
-    dense = compute_loss(model(batch.input_ids, batch.attention_mask), batch)
-    factored = compute_loss(model(batch.input_ids, batch.attention_mask, factored=True), batch)
+    dense = compute_loss(model(batch.input_ids, batch.attention_mask), batch, model.heads)
+    factored = compute_loss(
+        model(batch.input_ids, batch.attention_mask, factored=True), batch, model.heads
+    )
     assert_close(factored, dense, rtol=1e-5, atol=1e-4)
 
 
@@ -40,7 +42,7 @@ def test_factored_training_loss_has_the_dense_gradient(batch_and_model) -> None:
     for factored in (False, True):
         model.zero_grad()
         compute_loss(
-            model(batch.input_ids, batch.attention_mask, factored=factored), batch
+            model(batch.input_ids, batch.attention_mask, factored=factored), batch, model.heads
         ).backward()
         grads.append(model.argu.dense.weight.grad.clone())
     assert_close(grads[1], grads[0], rtol=1e-4, atol=1e-5)
@@ -49,8 +51,8 @@ def test_factored_training_loss_has_the_dense_gradient(batch_and_model) -> None:
 def test_loss_is_summed_over_labels_and_averaged_over_the_batch(batch_and_model) -> None:
     batch, model = batch_and_model
     one = collate_first(batch)
-    per_text = [compute_loss(model(*x), y) for x, y in one]
-    whole = compute_loss(model(batch.input_ids, batch.attention_mask), batch)
+    per_text = [compute_loss(model(*x), y, model.heads) for x, y in one]
+    whole = compute_loss(model(batch.input_ids, batch.attention_mask), batch, model.heads)
     # texts padded to the batch length: the same scores on real cells, so the mean matches
     assert_close(whole, torch.stack(per_text).mean(), rtol=1e-4, atol=1e-3)
 
@@ -66,9 +68,7 @@ def collate_first(batch):
             Batch(
                 batch.input_ids[sl],
                 batch.attention_mask[sl],
-                batch.argu[sl],
-                batch.head_link[sl],
-                batch.tail_link[sl],
+                {name: y[sl] for name, y in batch.labels.items()},
             ),
         )
 

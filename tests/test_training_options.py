@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import ROOT, SAMPLE, TINY_ENCODER
+from conftest import EVENT, ROOT, SAMPLE, TINY_ENCODER, event_heads, label_counts
 from safetensors.torch import load_file
 from torch.testing import assert_close
 
@@ -125,15 +125,17 @@ def test_gradients_are_clipped_to_max_grad_norm(tiny_data, tmp_path, monkeypatch
 
 @pytest.fixture(scope="module")
 def batch_and_models(sample_examples, tiny_tokenizer, schema):
-    _, items, _ = prepare_examples(sample_examples[:6], tiny_tokenizer, schema, 64)
-    batch = collate(items, len(schema))
+    _, items, _ = prepare_examples(sample_examples[:6], tiny_tokenizer, EVENT, schema, 64)
+    batch = collate(items, label_counts(schema))
     models = {}
     for pointer in ("efficient", "original"):
         torch.manual_seed(0)
         config = ModelConfig(
             pretrained=False, encoder_overrides=TINY_ENCODER, head_size=16, pointer=pointer
         )
-        models[pointer] = GPLinkerModel.from_encoder(config, len(schema), len(tiny_tokenizer))
+        models[pointer] = GPLinkerModel.from_encoder(
+            config, event_heads(schema), len(tiny_tokenizer)
+        )
     return batch, models
 
 
@@ -141,9 +143,10 @@ def batch_and_models(sample_examples, tiny_tokenizer, schema):
 def test_soft_loss_without_smoothing_is_the_sparse_loss(batch_and_models, pointer) -> None:
     batch, models = batch_and_models
     out = models[pointer](batch.input_ids, batch.attention_mask, factored=True)
-    hard = compute_loss(out, batch)
-    assert_close(compute_loss(out, batch, "soft", 0.0), hard, rtol=1e-5, atol=1e-4)
-    assert compute_loss(out, batch, "soft", 0.1) > hard + 1.0  # ε on ~10^4 negative cells
+    heads = models[pointer].heads
+    hard = compute_loss(out, batch, heads)
+    assert_close(compute_loss(out, batch, heads, "soft", 0.0), hard, rtol=1e-5, atol=1e-4)
+    assert compute_loss(out, batch, heads, "soft", 0.1) > hard + 1.0  # ε on ~10^4 negative cells
 
 
 def test_label_smoothing_needs_the_soft_loss() -> None:
@@ -158,7 +161,8 @@ def test_the_penalised_input_is_the_embedding_the_loss_reads(batch_and_models) -
     batch, models = batch_and_models
     model = models["efficient"].eval()
     captured = training._capture_input_embeddings(model)
-    loss = compute_loss(model(batch.input_ids, batch.attention_mask, factored=True), batch)
+    out = model(batch.input_ids, batch.attention_mask, factored=True)
+    loss = compute_loss(out, batch, model.heads)
     penalty = gradient_penalty(loss, captured["output"])
     (grad,) = torch.autograd.grad(loss, captured["output"], retain_graph=True)
     assert_close(penalty, grad.square().sum())
@@ -170,7 +174,7 @@ def test_the_penalised_input_is_the_embedding_the_loss_reads(batch_and_models) -
         )
         with torch.no_grad():
             out = model(batch.input_ids, batch.attention_mask, factored=True)
-            shifted.append(compute_loss(out, batch))
+            shifted.append(compute_loss(out, batch, model.heads))
         handle.remove()
     slope = (shifted[0] - shifted[1]) / (2 * h)  # = ∇·d = ‖∇‖
     assert slope.item() == pytest.approx(penalty.sqrt().item(), rel=2e-2)

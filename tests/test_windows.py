@@ -7,7 +7,7 @@ import random
 
 import pytest
 import torch
-from conftest import TINY_ENCODER, sample_texts
+from conftest import TINY_ENCODER, event_heads, sample_texts
 
 from gplinker.config import ModelConfig
 from gplinker.data.alignment import encode_windows
@@ -145,7 +145,7 @@ def test_an_event_seen_whole_by_two_windows_is_kept_once() -> None:
 def test_extract_on_a_long_text_returns_spans_of_the_whole_text(tiny_tokenizer, schema) -> None:
     torch.manual_seed(0)
     config = ModelConfig(pretrained=False, encoder_overrides=TINY_ENCODER, head_size=16)
-    model = GPLinkerModel.from_encoder(config, len(schema), len(tiny_tokenizer)).eval()
+    model = GPLinkerModel.from_encoder(config, event_heads(schema), len(tiny_tokenizer)).eval()
     rng = random.Random(0)
     text = "".join(rng.sample(sample_texts(), 8))
     windowed = GPLinker(model, tiny_tokenizer, schema, max_length=24, window_overlap=6)

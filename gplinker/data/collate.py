@@ -3,49 +3,53 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 
 import torch
 
 from gplinker.data.alignment import Encoded
-from gplinker.data.labels import SparseLabels
+from gplinker.data.labels import HeadLabels
 
 
 @dataclass
 class Batch:
     input_ids: torch.Tensor  # [B, L]
     attention_mask: torch.Tensor  # [B, L]
-    argu: torch.Tensor | None = None  # [B, H, K] flat indices, 0 pads
-    head_link: torch.Tensor | None = None  # [B, 1, K]
-    tail_link: torch.Tensor | None = None  # [B, 1, K]
+    labels: dict[str, torch.Tensor] | None = None  # head -> [B, H, K] flat indices, 0 pads
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> Batch:
-        moved = {
-            f.name: None
-            if (v := getattr(self, f.name)) is None
-            else v.to(device, non_blocking=non_blocking)
-            for f in fields(self)
-        }
-        return Batch(**moved)
+        def move(t: torch.Tensor) -> torch.Tensor:
+            return t.to(device, non_blocking=non_blocking)
+
+        labels = None if self.labels is None else {k: move(v) for k, v in self.labels.items()}
+        return Batch(move(self.input_ids), move(self.attention_mask), labels)
 
 
 def collate(
-    items: Sequence[tuple[Encoded, SparseLabels | None]], num_labels: int, pad_id: int = 0
+    items: Sequence[tuple[Encoded, HeadLabels | None]],
+    num_labels: Mapping[str, int] | None = None,
+    pad_id: int = 0,
 ) -> Batch:
-    """Pad to the longest text of the batch (never to max_length)."""
+    """Pad to the longest text of the batch (never to max_length). With labels and
+    `num_labels` (head name -> its number of labels), each head's (label, h, t) cells
+    become flat h*L+t indices per label."""
     B, L = len(items), max(len(enc) for enc, _ in items)
     input_ids = torch.full((B, L), pad_id, dtype=torch.long)
     attention_mask = torch.zeros((B, L), dtype=torch.long)
     for b, (enc, _) in enumerate(items):
         input_ids[b, : len(enc)] = torch.tensor(enc.input_ids)
         attention_mask[b, : len(enc)] = 1
-    if any(labels is None for _, labels in items):
+    if not num_labels or any(labels is None for _, labels in items):
         return Batch(input_ids, attention_mask)
-    argu = _flat_indices([[(lab, h * L + t) for lab, h, t in y.argu] for _, y in items], num_labels)
-    head = _flat_indices([[(0, i * L + j) for i, j in y.head_link] for _, y in items], 1)
-    tail = _flat_indices([[(0, i * L + j) for i, j in y.tail_link] for _, y in items], 1)
-    return Batch(input_ids, attention_mask, argu, head, tail)
+    labels = {
+        name: _flat_indices(
+            [[(lab, i * L + j) for lab, i, j in y[name]] for _, y in items],  # type: ignore[index]
+            n,
+        )
+        for name, n in num_labels.items()
+    }
+    return Batch(input_ids, attention_mask, labels)
 
 
 def _flat_indices(rows: list[list[tuple[int, int]]], num_labels: int) -> torch.Tensor:

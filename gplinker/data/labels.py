@@ -10,6 +10,10 @@ from gplinker.data.alignment import Encoded, char_span_to_tokens, token_boundari
 from gplinker.schema import Example, Schema
 
 
+# a window's targets for every pointer head: head name -> sorted (label, h, t) cells
+HeadLabels = dict[str, tuple[tuple[int, int, int], ...]]
+
+
 @dataclass(frozen=True, slots=True)
 class SparseLabels:
     """Token-level targets of one text; indices refer to Encoded positions ([CLS] = 0)."""
@@ -17,6 +21,14 @@ class SparseLabels:
     argu: tuple[tuple[int, int, int], ...]  # (label, h, t)
     head_link: tuple[tuple[int, int], ...]  # (min(h1, h2), max(h1, h2))
     tail_link: tuple[tuple[int, int], ...]  # (min(t1, t2), max(t1, t2))
+
+    def by_head(self) -> HeadLabels:
+        """The event task's three heads: argu, head_link, tail_link (one label each link)."""
+        return {
+            "argu": self.argu,
+            "head_link": tuple((0, i, j) for i, j in self.head_link),
+            "tail_link": tuple((0, i, j) for i, j in self.tail_link),
+        }
 
 
 @dataclass(slots=True)
@@ -26,17 +38,19 @@ class DropReport:
     spans: int = 0
     off_boundary: int = 0  # start or end falls inside a token, or on a dropped space
     truncated: int = 0  # lies (partly) beyond max_length
+    not_found: int = 0  # a string the text does not hold (files without offsets: DuIE)
     examples: list[str] = field(default_factory=list)  # where, for the first few
 
     def add(self, other: DropReport) -> None:
         self.spans += other.spans
         self.off_boundary += other.off_boundary
         self.truncated += other.truncated
+        self.not_found += other.not_found
         self.examples.extend(other.examples[: max(0, 5 - len(self.examples))])
 
     @property
     def dropped(self) -> int:
-        return self.off_boundary + self.truncated
+        return self.off_boundary + self.truncated + self.not_found
 
 
 def build_labels(ex: Example, enc: Encoded, schema: Schema) -> tuple[SparseLabels, DropReport]:

@@ -91,7 +91,7 @@ def read_lines(
     an earlier example's id is a BadLine (the earlier one stays good). Raises InputError
     only when the file itself cannot be read. `parse` reads one line (default: an
     Example; `read_scored` passes its looser one)."""
-    parse = parse or _parse_line
+    parse = parse or parse_event_line
     if str(path) == STDIN:
         yield from _read_lines(sys.stdin.buffer, "<stdin>", schema, blank_lines, parse)
         return
@@ -174,14 +174,14 @@ def _line_id(raw: bytes, lineno: int) -> str | None:
     return ex_id if isinstance(ex_id, str) and not _SURROGATE.search(ex_id) else None
 
 
-def _parse_line(
+def parse_event_line(
     line: str, path: str | Path, lineno: int, where: str, schema: Schema | None
 ) -> Example:
     def fail(message: str, kind: str) -> InputError:
         return InputError(message, path, lineno, kind=kind)
 
-    row = _json_object(line, fail)
-    text = _text(row, fail, required=True)
+    row = json_object(line, fail)
+    text = text_field(row, fail, required=True)
     events = []
     for at, event_type, trigger, arguments in _events(row, schema, fail):
         args = [_span(trigger, "trigger", "trigger_start_index", TRIGGER, text, at, fail)]
@@ -190,7 +190,7 @@ def _parse_line(
             for aat, role, arg in arguments
         ]
         events.append(Event(event_type, frozenset(args)))
-    return Example(id=_example_id(row, lineno, fail), text=text, events=tuple(events), where=where)
+    return Example(id=example_id(row, lineno, fail), text=text, events=tuple(events), where=where)
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,8 +223,8 @@ def _parse_scored_line(
     def fail(message: str, kind: str) -> InputError:
         return InputError(message, path, lineno, kind=kind)
 
-    row = _json_object(line, fail)
-    text = _text(row, fail, required=False)
+    row = json_object(line, fail)
+    text = text_field(row, fail, required=False)
     events = []
     for at, event_type, trigger, arguments in _events(row, schema, fail):
         elements = [
@@ -236,10 +236,10 @@ def _parse_scored_line(
                 _loose_span(trigger, "trigger", "trigger_start_index", TRIGGER, text, at, fail)
             )
         events.append(EventRecord.of(event_type, elements))
-    return Scored(_example_id(row, lineno, fail), tuple(events))
+    return Scored(example_id(row, lineno, fail), tuple(events))
 
 
-def _json_object(line: str, fail: Any) -> dict:
+def json_object(line: str, fail: Any) -> dict:
     # a BOM on the first line of files saved by Windows tools; the line ending goes too, so
     # that a line cut short reports its own last column, not "column 1" of the next line
     line = line.removeprefix("\ufeff").rstrip("\r\n")
@@ -252,29 +252,33 @@ def _json_object(line: str, fail: Any) -> dict:
     except ValueError as e:  # an integer of over 4300 digits (sys.get_int_max_str_digits)
         raise fail(f"invalid JSON: {e}", INVALID_JSON) from e
     if not isinstance(row, dict):
-        raise fail(f"expected a JSON object, got {_kind(row)}", NOT_AN_OBJECT)
+        raise fail(f"expected a JSON object, got {kind_of(row)}", NOT_AN_OBJECT)
     return row
 
 
-def _text(row: dict, fail: Any, *, required: bool) -> str | None:
+def text_field(row: dict, fail: Any, *, required: bool) -> str | None:
     if "text" not in row:
         if required:
             raise fail('"text" is missing', MISSING_FIELD)
         return None
     text = row["text"]
     if not isinstance(text, str):
-        raise fail(f'"text" should be a string, got {_kind(text)}', WRONG_TYPE)
-    _check_unicode(text, '"text"', fail)
+        raise fail(f'"text" should be a string, got {kind_of(text)}', WRONG_TYPE)
+    check_unicode(text, '"text"', fail)
     return text
 
 
-def _example_id(row: dict, lineno: int, fail: Any) -> str:
+def example_id(row: dict, lineno: int, fail: Any, *, numbers: bool = False) -> str:
+    """The line's "id" ("line-N" when absent); `numbers=True` also takes an integer id (as
+    CLUENER's test file has) as its decimal string."""
     if "id" not in row:
         return f"line-{lineno}"
     ex_id = row["id"]
+    if numbers and isinstance(ex_id, int) and not isinstance(ex_id, bool):
+        return str(ex_id)
     if not isinstance(ex_id, str):
-        raise fail(f'"id" should be a string, got {_kind(ex_id)}', WRONG_TYPE)
-    _check_unicode(ex_id, '"id"', fail)
+        raise fail(f'"id" should be a string, got {kind_of(ex_id)}', WRONG_TYPE)
+    check_unicode(ex_id, '"id"', fail)
     return ex_id
 
 
@@ -285,25 +289,25 @@ def _events(
     trigger's keys) and its arguments as (where, role, object); types and schema checked."""
     events_json = row.get("event_list", [])
     if not isinstance(events_json, list):
-        raise fail(f'"event_list" should be a list, got {_kind(events_json)}', WRONG_TYPE)
+        raise fail(f'"event_list" should be a list, got {kind_of(events_json)}', WRONG_TYPE)
     for i, ev in enumerate(events_json):
         at = f"event_list[{i}]"
         if not isinstance(ev, dict):
-            raise fail(f"{at} should be an object, got {_kind(ev)}", WRONG_TYPE)
-        event_type = _field(ev, "event_type", str, at, fail)
-        _check_unicode(event_type, f'{at}: "event_type"', fail)
+            raise fail(f"{at} should be an object, got {kind_of(ev)}", WRONG_TYPE)
+        event_type = field_of(ev, "event_type", str, at, fail)
+        check_unicode(event_type, f'{at}: "event_type"', fail)
         if schema is not None and not schema.has(event_type, TRIGGER):
             raise fail(f"{at}: event type {event_type!r} is not in the schema", UNKNOWN_EVENT_TYPE)
         args_json = ev.get("arguments", [])
         if not isinstance(args_json, list):
-            raise fail(f'{at}: "arguments" should be a list, got {_kind(args_json)}', WRONG_TYPE)
+            raise fail(f'{at}: "arguments" should be a list, got {kind_of(args_json)}', WRONG_TYPE)
         arguments = []
         for j, arg in enumerate(args_json):
             aat = f"{at}.arguments[{j}]"
             if not isinstance(arg, dict):
-                raise fail(f"{aat} should be an object, got {_kind(arg)}", WRONG_TYPE)
-            role = _field(arg, "role", str, aat, fail)
-            _check_unicode(role, f'{aat}: "role"', fail)
+                raise fail(f"{aat} should be an object, got {kind_of(arg)}", WRONG_TYPE)
+            role = field_of(arg, "role", str, aat, fail)
+            check_unicode(role, f'{aat}: "role"', fail)
             if role == TRIGGER:
                 raise fail(f"{aat}: role {TRIGGER!r} is reserved for the trigger", RESERVED_ROLE)
             if schema is not None and not schema.has(event_type, role):
@@ -314,7 +318,7 @@ def _events(
         yield at, event_type, ev, arguments
 
 
-def _check_unicode(value: str, what: str, fail: Any) -> None:
+def check_unicode(value: str, what: str, fail: Any) -> None:
     if m := _SURROGATE.search(value):
         raise fail(
             f"{what} holds a lone surrogate {m.group()!r} at character {m.start()} "
@@ -323,20 +327,20 @@ def _check_unicode(value: str, what: str, fail: Any) -> None:
         )
 
 
-def _field(obj: dict, key: str, kind: type, at: str, fail: Any) -> Any:
+def field_of(obj: dict, key: str, kind: type, at: str, fail: Any) -> Any:
     if key not in obj:
         raise fail(f'{at}: "{key}" is missing', MISSING_FIELD)
     value = obj[key]
     # bool is an int subclass; a start index of true is a mistake, not 1
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise fail(f'{at}: "{key}" should be {_KIND_NAMES[kind]}, got {_kind(value)}', WRONG_TYPE)
+        raise fail(f'{at}: "{key}" should be {_KIND_NAMES[kind]}, got {kind_of(value)}', WRONG_TYPE)
     return value
 
 
 def _span(
     obj: dict, key: str, start_key: str, role: str, text: str, at: str, fail: Any
 ) -> Argument:
-    _field(obj, start_key, int, at, fail)  # required here
+    field_of(obj, start_key, int, at, fail)  # required here
     role, span, start = _loose_span(obj, key, start_key, role, text, at, fail)
     return Argument(role, span, start)
 
@@ -346,13 +350,13 @@ def _loose_span(
 ) -> Element:
     """(role, span, start or None): the span must be a non-empty string; a start, when
     given, an integer where the text (when given) holds the span."""
-    span = _field(obj, key, str, at, fail)
-    _check_unicode(span, f'{at}: "{key}"', fail)
+    span = field_of(obj, key, str, at, fail)
+    check_unicode(span, f'{at}: "{key}"', fail)
     if not span:
         raise fail(f'{at}: "{key}" is empty', EMPTY_SPAN)
     if start_key not in obj:
         return role, span, None
-    start = _field(obj, start_key, int, at, fail)
+    start = field_of(obj, start_key, int, at, fail)
     if text is None:  # a submission without its text: the start cannot be checked
         found = span if start >= 0 else ""
     else:
@@ -368,7 +372,7 @@ def _loose_span(
 _KIND_NAMES = {str: "a string", int: "an integer"}
 
 
-def _kind(value: object) -> str:
+def kind_of(value: object) -> str:
     match value:
         case None:
             return "null"
@@ -395,7 +399,7 @@ class CheckedFile:
     """Every line of a file: the good examples and the bad lines, in file order."""
 
     path: str | Path
-    examples: list[Example]
+    examples: list[Any]
     bad: list[BadLine]
 
     @property
@@ -415,11 +419,14 @@ class CheckedFile:
         return "\n".join(lines)
 
 
-def check_examples(path: str | Path, schema: Schema | None = None) -> CheckedFile:
-    """Read a whole DuEE file, going on past bad lines: every bad line, not the first."""
-    examples: list[Example] = []
+def check_examples(
+    path: str | Path, schema: Any | None = None, *, parse: Parse | None = None
+) -> CheckedFile:
+    """Read a whole file, going on past bad lines: every bad line, not the first. `parse`
+    reads one line of a task's format (default: DuEE)."""
+    examples: list[Any] = []
     bad: list[BadLine] = []
-    for item in read_lines(path, schema):
+    for item in read_lines(path, schema, parse=parse):
         if isinstance(item, BadLine):
             bad.append(item)
         else:
@@ -429,11 +436,12 @@ def check_examples(path: str | Path, schema: Schema | None = None) -> CheckedFil
 
 def load_examples(
     path: str | Path,
-    schema: Schema | None = None,
+    schema: Any | None = None,
     *,
     skip_invalid: bool = False,
     max_shown: int = 10,
-) -> list[Example]:
+    parse: Parse | None = None,
+) -> list[Any]:
     """All examples of a training or dev file, every line checked before any is used.
 
     A line is bad for any reason `read_examples` stops at: invalid UTF-8 or JSON, a missing
@@ -444,7 +452,7 @@ def load_examples(
     event goes entirely), and a warning gives the same report: never a silent drop.
     Blank lines hold no data and are passed over.
     """
-    checked = check_examples(path, schema)
+    checked = check_examples(path, schema, parse=parse)
     if checked.bad and not skip_invalid:
         raise InputError(
             f"{checked.report(max_shown)}\n"

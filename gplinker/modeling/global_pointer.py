@@ -36,12 +36,27 @@ def rope(x: Tensor) -> Tensor:
     return x * cos + rotated * sin
 
 
-def span_mask(attention_mask: Tensor) -> Tensor:
-    """[B, 1, L, L] bool: both ends are real tokens and i <= j. Broadcast, never [B, H, L, L]."""
-    L = attention_mask.shape[1]
+def span_mask(attention_mask: Tensor, ordered: bool = True) -> Tensor:
+    """[B, 1, L, L] bool: both ends are real tokens and, when `ordered`, i <= j (a span).
+    Links between two spans in either order (relations) are not ordered. Broadcast, never
+    [B, H, L, L]."""
     m = attention_mask.bool()
-    upper = torch.ones(L, L, dtype=torch.bool, device=m.device).triu()
-    return (m[:, None, :, None] & m[:, None, None, :]) & upper
+    both = m[:, None, :, None] & m[:, None, None, :]
+    if not ordered:
+        return both
+    L = attention_mask.shape[1]
+    return both & torch.ones(L, L, dtype=torch.bool, device=m.device).triu()
+
+
+@dataclass(frozen=True)
+class PointerSpec:
+    """One pointer head of a task: its name (the model attribute, and the key of its scores
+    and labels), its number of labels, RoPE or not, and whether only cells i <= j count."""
+
+    name: str
+    num_labels: int
+    rope: bool = True
+    ordered: bool = True
 
 
 @dataclass
@@ -67,9 +82,17 @@ class Factored:
 class EfficientGlobalPointer(nn.Module):
     """s_α(i,j) = q_i·k_j/√d + u_j[2α] + u_i[2α+1]: one shared q/k, per-label biases."""
 
-    def __init__(self, hidden_size: int, num_labels: int, head_size: int = 64, rope: bool = True):
+    def __init__(
+        self,
+        hidden_size: int,
+        num_labels: int,
+        head_size: int = 64,
+        rope: bool = True,
+        ordered: bool = True,
+    ):
         super().__init__()
         self.num_labels, self.head_size, self.use_rope = num_labels, head_size, rope
+        self.ordered = ordered
         self.dense = nn.Linear(hidden_size, 2 * head_size)
         self.bias = nn.Linear(2 * head_size, 2 * num_labels)
 
@@ -85,15 +108,23 @@ class EfficientGlobalPointer(nn.Module):
                 q, k = rope(q), rope(k)
             qk = torch.einsum("bmd,bnd->bmn", q, k) / self.head_size**0.5  # [B, L, L]
             u = self.bias(x) / 2  # [B, L, 2H], on the pre-RoPE x
-        return Factored(qk, u[..., 0::2], u[..., 1::2], span_mask(mask)[:, 0])
+        return Factored(qk, u[..., 0::2], u[..., 1::2], span_mask(mask, self.ordered)[:, 0])
 
 
 class GlobalPointer(nn.Module):
     """The original GlobalPointer: its own q/k projection per label (~H·2d·D parameters)."""
 
-    def __init__(self, hidden_size: int, num_labels: int, head_size: int = 64, rope: bool = True):
+    def __init__(
+        self,
+        hidden_size: int,
+        num_labels: int,
+        head_size: int = 64,
+        rope: bool = True,
+        ordered: bool = True,
+    ):
         super().__init__()
         self.num_labels, self.head_size, self.use_rope = num_labels, head_size, rope
+        self.ordered = ordered
         self.dense = nn.Linear(hidden_size, num_labels * 2 * head_size)
 
     def forward(self, hidden: Tensor, mask: Tensor) -> Tensor:
@@ -106,4 +137,4 @@ class GlobalPointer(nn.Module):
             if self.use_rope:
                 q, k = rope(q), rope(k)
             scores = torch.einsum("bhmd,bhnd->bhmn", q, k) / self.head_size**0.5  # [B, H, L, L]
-        return scores.masked_fill(~span_mask(mask), masked_value(scores.dtype))
+        return scores.masked_fill(~span_mask(mask, self.ordered), masked_value(scores.dtype))

@@ -1,4 +1,4 @@
-"""GPLinkerModel: any Hugging Face AutoModel encoder + three pointers; folder save/load.
+"""GPLinkerModel: any Hugging Face AutoModel encoder + a task's pointer heads; folder save/load.
 
 A model folder holds `config.json` (encoder config + head settings) and
 `model.safetensors`; the tokenizer and schema are added by `gplinker.predict.GPLinker`.
@@ -10,12 +10,12 @@ Loading one reads only those two files: no pickle, and no code from the folder
 from __future__ import annotations
 
 import pickle
-from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from huggingface_hub.errors import StrictDataclassError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
@@ -23,70 +23,97 @@ from transformers import CONFIG_MAPPING, AutoConfig, AutoModel, PretrainedConfig
 
 from gplinker.config import ModelConfig
 from gplinker.errors import ConfigError, GPLinkerError
-from gplinker.modeling.global_pointer import EfficientGlobalPointer, Factored, GlobalPointer
+from gplinker.modeling.global_pointer import (
+    EfficientGlobalPointer,
+    Factored,
+    GlobalPointer,
+    PointerSpec,
+)
 
 CONFIG_NAME, WEIGHTS_NAME = "config.json", "model.safetensors"
 
 
 class FolderConfig(BaseModel):
-    """What `config.json` of a saved model stores."""
+    """What `config.json` of a saved model stores. A folder from before tasks existed has
+    only `num_labels`: it is an event model, whose heads that number gives."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     format: Literal["gplinker-ee/1"] = "gplinker-ee/1"
-    num_labels: int = Field(ge=1)
+    task: str = "event"
+    heads: tuple[PointerSpec, ...] = ()
+    num_labels: int | None = Field(None, ge=1)  # old event folders only
     pointer: Literal["efficient", "original"] = "efficient"
     head_size: int = Field(64, ge=1)
     encoder: dict[str, Any]
 
+    @model_validator(mode="after")
+    def _heads_of_old_folders(self) -> FolderConfig:
+        if self.heads:
+            return self
+        if self.num_labels is None or self.task != "event":
+            raise ValueError("heads: missing")
+        event_heads = (
+            PointerSpec("argu", self.num_labels),
+            PointerSpec("head_link", 1, rope=False),
+            PointerSpec("tail_link", 1, rope=False),
+        )
+        return self.model_copy(update={"heads": event_heads})
 
-@dataclass
-class GPLinkerOutput:
-    """Dense scores, or with `factored=True` and EGP pointers, their Factored parts."""
 
-    argu: Tensor | Factored  # [B, H, L, L]
-    head_link: Tensor | Factored  # [B, 1, L, L]
-    tail_link: Tensor | Factored  # [B, 1, L, L]
+ModelOutput = dict[str, Tensor | Factored]  # head name -> [B, H, L, L] scores, or their parts
 
 
 class GPLinkerModel(nn.Module):
-    """Scores only; the loss lives in training (SPEC §4) so inference never builds it."""
+    """An encoder and the task's pointer heads, each an attribute named as its head (so
+    event folders keep their weight names: argu.*, head_link.*, tail_link.*). Scores only;
+    the loss lives in training (SPEC §4) so inference never builds it."""
 
     def __init__(
         self,
         encoder: nn.Module,
-        num_labels: int,
+        heads: Sequence[PointerSpec],
         pointer: Literal["efficient", "original"] = "efficient",
         head_size: int = 64,
+        task: str = "event",
     ):
         super().__init__()
+        if not heads or len({h.name for h in heads}) != len(heads):
+            raise ValueError(f"heads need distinct names, got {[h.name for h in heads]}")
         self.encoder = encoder
+        self.heads = tuple(heads)
         self.folder_config = FolderConfig(
-            num_labels=num_labels,
+            task=task,
+            heads=self.heads,
             pointer=pointer,
             head_size=head_size,
             encoder=encoder.config.to_dict(),
         )
         D = encoder.config.hidden_size
         Pointer = EfficientGlobalPointer if pointer == "efficient" else GlobalPointer
-        self.argu = Pointer(D, num_labels, head_size, rope=True)
-        self.head_link = Pointer(D, 1, head_size, rope=False)
-        self.tail_link = Pointer(D, 1, head_size, rope=False)
+        for h in self.heads:
+            self.add_module(h.name, Pointer(D, h.num_labels, head_size, h.rope, h.ordered))
 
     def forward(
         self, input_ids: Tensor, attention_mask: Tensor, *, factored: bool = False
-    ) -> GPLinkerOutput:
-        """Scores of the three pointers. `factored=True` lets training skip the
-        [B, H, L, L] tensor (EGP only; the original GlobalPointer always returns dense)."""
+    ) -> ModelOutput:
+        """Scores of every head. `factored=True` lets training skip the [B, H, L, L]
+        tensors (EGP only; the original GlobalPointer always returns dense)."""
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask)[0]  # [B, L, D]
         # the pointers turn autocast off and compute in their weights' dtype (fp32 unless
         # the whole model was cast): scores, masks and loss stay fp32 under bf16/fp16
-        pointers = (self.argu, self.head_link, self.tail_link)
-        if factored and isinstance(self.argu, EfficientGlobalPointer):
-            return GPLinkerOutput(*(p.factored(hidden, attention_mask) for p in pointers))
-        return GPLinkerOutput(*(p(hidden, attention_mask) for p in pointers))
+        out: ModelOutput = {}
+        for h in self.heads:
+            pointer = getattr(self, h.name)
+            if factored and isinstance(pointer, EfficientGlobalPointer):
+                out[h.name] = pointer.factored(hidden, attention_mask)
+            else:
+                out[h.name] = pointer(hidden, attention_mask)
+        return out
 
     @classmethod
-    def from_encoder(cls, config: ModelConfig, num_labels: int, vocab_size: int) -> GPLinkerModel:
+    def from_encoder(
+        cls, config: ModelConfig, heads: Sequence[PointerSpec], vocab_size: int, task: str = "event"
+    ) -> GPLinkerModel:
         """Build from a recipe: pretrained weights, or a random encoder of the given shape."""
         overrides = dict(config.encoder_overrides)
         try:
@@ -121,12 +148,12 @@ class GPLinkerModel(nn.Module):
         else:
             enc_config.vocab_size = vocab_size
             encoder = _encoder_from_config(enc_config)
-        return cls(encoder, num_labels, config.pointer, config.head_size)
+        return cls(encoder, heads, config.pointer, config.head_size, task)
 
     def save_pretrained(self, directory: str | Path) -> None:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        (directory / CONFIG_NAME).write_text(self.folder_config.model_dump_json(indent=1))
+        (directory / CONFIG_NAME).write_text(self.folder_config.model_dump_json(indent=1, exclude_none=True))
         state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
         save_file(state, str(directory / WEIGHTS_NAME), metadata={"format": "pt"})
 
@@ -140,7 +167,7 @@ class GPLinkerModel(nn.Module):
         except (OSError, UnicodeDecodeError, ValidationError) as e:
             raise GPLinkerError(f"{directory}: not a gplinker model folder ({_brief(e)})") from e
         encoder = _encoder_from_folder(folder, directory / CONFIG_NAME)
-        model = cls(encoder, folder.num_labels, folder.pointer, folder.head_size)
+        model = cls(encoder, folder.heads, folder.pointer, folder.head_size, folder.task)
         try:
             state = load_file(str(directory / WEIGHTS_NAME))
         except (OSError, SafetensorError) as e:
