@@ -9,7 +9,6 @@ from itertools import combinations
 from gplinker.data.alignment import Encoded, char_span_to_tokens, token_boundaries
 from gplinker.schema import Example, Schema
 
-
 # a window's targets for every pointer head: head name -> sorted (label, h, t) cells
 HeadLabels = dict[str, tuple[tuple[int, int, int], ...]]
 

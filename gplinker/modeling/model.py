@@ -10,8 +10,8 @@ Loading one reads only those two files: no pickle, and no code from the folder
 from __future__ import annotations
 
 import pickle
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Literal
 
 from huggingface_hub.errors import StrictDataclassError
@@ -153,7 +153,9 @@ class GPLinkerModel(nn.Module):
     def save_pretrained(self, directory: str | Path) -> None:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        (directory / CONFIG_NAME).write_text(self.folder_config.model_dump_json(indent=1, exclude_none=True))
+        (directory / CONFIG_NAME).write_text(
+            self.folder_config.model_dump_json(indent=1, exclude_none=True)
+        )
         state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
         save_file(state, str(directory / WEIGHTS_NAME), metadata={"format": "pt"})
 
