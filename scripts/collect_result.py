@@ -9,12 +9,12 @@ need is small: run.json (command, commit, device, wall time, best epoch), config
 resolved config), metrics.jsonl (one row per epoch) and the train.log lines counting gold
 spans that cannot be labels. `scripts/results_table.py` renders the results files.
 
-Keys written: name, comparison, baseline, note, lever, previous, config_file, run_dir,
+Keys written: name, task, comparison, baseline, note, lever, previous, config_file, run_dir,
 run_json (whether the folder had a run.json), command, git_commit, device, torch_threads,
 n_params, wall_minutes, steps, epochs, best_epoch, best, train_samples_per_s, drops, config,
-evaluations, dev_prediction. Without run.json, best is the row with the highest event F1 (as `train`
-keeps best/), wall_minutes the last row's minutes, steps its step; n_params and device then
-come from train.log when it has them.
+evaluations, dev_prediction. Without run.json, best is the row with the highest F1 of the
+task's main metric (as `train` keeps best/), wall_minutes the last row's minutes, steps its
+step; n_params and device then come from train.log when it has them.
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 RUN_KEYS = ("command", "git_commit", "device", "torch_threads", "wall_minutes", "steps")
 DROP_MARK = "cannot be labels"
-# train() logs "... 282 labels, 8.87M parameters, device cpu" at its start
+MAIN_METRIC = {"event": "event", "entity": "entity", "relation": "triple"}  # keeps best/
+# train() logs "... heads argu(282), ..., 8.87M parameters, device cpu" at its start
 PARAMS_LINE = re.compile(r"([\d.]+)M parameters, device (\S+)")
 
 
@@ -71,12 +72,15 @@ def collect(
     log = run_dir / "train.log"
     log_lines = _read(log).splitlines() if log.is_file() else []
 
-    scored = [r for r in rows if isinstance(r.get("event"), dict)]
-    best_row = max(scored, key=lambda r: r["event"]["f1"]) if scored else None  # first wins ties
+    task = (config or {}).get("task", "event")
+    main = MAIN_METRIC.get(task, "event")
+    scored = [r for r in rows if isinstance(r.get(main), dict)]
+    best_row = max(scored, key=lambda r: r[main]["f1"]) if scored else None  # first wins ties
     found = next((m for line in log_lines if (m := PARAMS_LINE.search(line))), None)
     speeds = [r["train_samples_per_s"] for r in rows if "train_samples_per_s" in r]
     record: dict = {
         "name": name,
+        "task": task,
         "comparison": comparison,
         "baseline": baseline,
         "note": note,
@@ -96,7 +100,7 @@ def collect(
         record["steps"] = rows[-1].get("step")
         record["best_epoch"] = best_row["epoch"] if best_row else None
         record["best"] = (
-            {k: best_row[k] for k in ("event", "argument", "trigger", "official") if k in best_row}
+            {k: v for k, v in best_row.items() if isinstance(v, dict) and "f1" in v}
             if best_row
             else None
         )

@@ -23,7 +23,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
-METRICS = ("event", "argument", "trigger", "official")
+# the metrics shown for each task, its main one (the one best/ is kept by) first
+METRICS_BY_TASK = {
+    "event": ("event", "argument", "trigger", "official"),
+    "entity": ("entity", "nested"),
+    "relation": ("triple",),
+}
+TITLES = {"event": "events", "entity": "entities", "relation": "relations"}
 IGNORED_KEYS = {"output_dir"}  # differs between every two runs, says nothing about the recipe
 NONE = "—"
 
@@ -71,6 +77,34 @@ def config_diff(config: dict, baseline: dict) -> dict[str, object]:
     }
 
 
+def task_of(result: dict) -> str:
+    """The result's task: recorded by collect_result.py, or its config's (event before)."""
+    return str(result.get("task") or (result.get("config") or {}).get("task") or "event")
+
+
+def metrics_of(result: dict) -> tuple[str, ...]:
+    return METRICS_BY_TASK.get(task_of(result), METRICS_BY_TASK["event"])
+
+
+def by_task(results: list[dict]) -> list[tuple[str, list[dict]]]:
+    """Results grouped by task, events first, then entities, then relations."""
+    order = list(METRICS_BY_TASK)
+    tasks = sorted(
+        {task_of(r) for r in results},
+        key=lambda t: (t not in order, order.index(t) if t in order else 0, t),
+    )
+    return [(t, [r for r in results if task_of(r) == t]) for t in tasks]
+
+
+def _heading(name: str, task: str, results: list[dict]) -> str:
+    """ "### Name" when every result is an event one (as before tasks), else per task."""
+    return (
+        f"### {name}"
+        if {task_of(r) for r in results} == {"event"}
+        else f"### {name}: {TITLES.get(task, task)}"
+    )
+
+
 def best_f1(result: dict, metric: str) -> float | None:
     best = result.get("best") or {}
     return best[metric]["f1"] if isinstance(best.get(metric), dict) else None
@@ -85,8 +119,10 @@ def render(results: list[dict]) -> str:
     ]
     if not results:
         return "\n".join([*out, "No results yet: see `scripts/collect_result.py`.", ""])
-    out += summary(results)
-    out += levers(results)
+    for task, mine in by_task(results):
+        out += summary(mine, _heading("Summary", task, results))
+    for task, mine in by_task(results):
+        out += levers(mine, _heading("Levers", task, results))
     groups: dict[str, list[dict]] = {}
     for r in results:
         if r.get("comparison"):
@@ -98,16 +134,19 @@ def render(results: list[dict]) -> str:
     return "\n".join(out).rstrip("\n") + "\n"
 
 
-def summary(results: list[dict]) -> list[str]:
+def summary(results: list[dict], heading: str = "### Summary") -> list[str]:
+    """One row per result of one task."""
+    metrics = metrics_of(results[0])
     out = [
-        "### Summary",
+        heading,
         "",
-        "F1 on the dev set at each run's best epoch (highest dev event F1, the epoch kept as "
-        "`best/`); minutes are wall clock.",
+        f"F1 on the dev set at each run's best epoch (highest dev {metrics[0]} F1, the epoch "
+        "kept as `best/`); minutes are wall clock.",
         "",
-        "| result | device | minutes | epochs | best epoch | event F1 | argument F1 "
-        "| trigger F1 | official F1 | train samples/s | commit |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| result | device | minutes | epochs | best epoch | "
+        + " | ".join(f"{m} F1" for m in metrics)
+        + " | train samples/s | commit |",
+        "|---|---|---:|---:|---:|" + "---:|" * len(metrics) + "---:|---|",
     ]
     for r in results:
         commit = f"`{r['git_commit'][:8]}`" if r.get("git_commit") else NONE
@@ -118,7 +157,7 @@ def summary(results: list[dict]) -> list[str]:
                 _num(r.get("wall_minutes"), 1),
                 r.get("epochs", len(r["evaluations"])),
                 r.get("best_epoch") or NONE,
-                *(_num(best_f1(r, m)) for m in METRICS),
+                *(_num(best_f1(r, m)) for m in metrics),
                 _num(r.get("train_samples_per_s"), 1),
                 commit,
             )
@@ -126,7 +165,7 @@ def summary(results: list[dict]) -> list[str]:
     return [*out, ""]
 
 
-def levers(results: list[dict]) -> list[str]:
+def levers(results: list[dict], heading: str = "### Levers") -> list[str]:
     """The results that carry a `lever`, each against the one named by its `previous` (the
     default it was tried on), in the order of that chain; a lever's figures are those of its
     run's best epoch, all inside its time budget."""
@@ -145,17 +184,22 @@ def levers(results: list[dict]) -> list[str]:
             and (r.get("previous") in placed or r.get("previous") not in names)
         ]
         ordered += ready or [r for r in tried if r["name"] not in placed]  # a cycle: as named
+    metrics = metrics_of(tried[0])
+    deltas = metrics[:3]  # the official metric moves with the argument F1
     out = [
-        "### Levers",
+        heading,
         "",
-        "One row per lever tried on the whole DuEE budget, against the default it was tried "
+        "One row per lever tried on the whole budget, against the default it was tried "
         "on (`against`). F1 at the run's best epoch; minutes are those of `gplinker train` "
         "from reading the data to its last save, tokenization, pretraining and dev "
         "evaluations included.",
         "",
-        "| result | lever | against | minutes | epochs | event F1 | argument F1 | trigger F1 "
-        "| official F1 | Δ event F1 | Δ argument F1 | Δ trigger F1 |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| result | lever | against | minutes | epochs | "
+        + " | ".join(f"{m} F1" for m in metrics)
+        + " | "
+        + " | ".join(f"Δ {m} F1" for m in deltas)
+        + " |",
+        "|---|---|---|---:|---:|" + "---:|" * (len(metrics) + len(deltas)),
     ]
     for r in ordered:
         prev = by_name.get(r.get("previous"))
@@ -166,8 +210,8 @@ def levers(results: list[dict]) -> list[str]:
                 r.get("previous") or NONE,
                 _num(r.get("wall_minutes"), 1),
                 r.get("epochs", len(r["evaluations"])),
-                *(_num(best_f1(r, m)) for m in METRICS),
-                *(_delta(r, prev, m) for m in ("event", "argument", "trigger")),
+                *(_num(best_f1(r, m)) for m in metrics),
+                *(_delta(r, prev, m) for m in deltas),
             )
         )
     return [*out, ""]
@@ -194,10 +238,17 @@ def comparison(group: str, arms: list[dict]) -> list[str]:
             "wall minutes / epochs (dev evaluation included).",
             "",
         ]
+    metrics = metrics_of(arms[0])
+    # the metric a comparison is decided on: argument F1 for events (event F1 moves late)
+    key = "argument" if "argument" in metrics else metrics[0]
+    deltas = (key, *(m for m in metrics[:1] if m != key))
     out += [
-        "| arm | differs from baseline | parameters | epochs | minutes | min/epoch "
-        "| event F1 | argument F1 | trigger F1 | official F1 | Δ argument F1 | Δ event F1 |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| arm | differs from baseline | parameters | epochs | minutes | min/epoch | "
+        + " | ".join(f"{m} F1" for m in metrics)
+        + " | "
+        + " | ".join(f"Δ {m} F1" for m in deltas)
+        + " |",
+        "|---|---|---:|---:|---:|---:|" + "---:|" * (len(metrics) + len(deltas)),
     ]
     for arm in arms:
         if base is None:
@@ -217,19 +268,18 @@ def comparison(group: str, arms: list[dict]) -> list[str]:
                 epochs,
                 _num(minutes, 1),
                 _num(minutes / epochs if minutes is not None and epochs else None, 2),
-                *(_num(best_f1(arm, m)) for m in METRICS),
-                _delta(arm, base, "argument"),
-                _delta(arm, base, "event"),
+                *(_num(best_f1(arm, m)) for m in metrics),
+                *(_delta(arm, base, m) for m in deltas),
             )
         )
-    scored = [a for a in arms if best_f1(a, "argument") is not None]
+    scored = [a for a in arms if best_f1(a, key) is not None]
     if scored:
-        win = max(scored, key=lambda a: best_f1(a, "argument"))
-        line = f"best argument F1: {win['name']}"
+        win = max(scored, key=lambda a: best_f1(a, key))
+        line = f"best {key} F1: {win['name']}"
         if win is base:
             line += " (the baseline)"
-        elif base is not None and best_f1(base, "argument") is not None:
-            line += f" ({_delta(win, base, 'argument')} over baseline)"
+        elif base is not None and best_f1(base, key) is not None:
+            line += f" ({_delta(win, base, key)} over baseline)"
         out += ["", line]
     return [*out, ""]
 
@@ -268,31 +318,31 @@ def run_section(r: dict) -> list[str]:
         out.append(f"- parameters: {r['n_params'] / 1e6:.2f}M")
     out += [f"- {line}" for line in r.get("drops") or []]
     out += _settings(r.get("config") or {})
+    metrics = metrics_of(r)
     dev = r.get("dev_prediction")
     if isinstance(dev, dict):
         out.append(
             "- `gplinker evaluate` of best/ on the dev set: "
-            + ", ".join(f"{m} F1 {dev[m]['f1']:.3f}" for m in METRICS if m in dev)
+            + ", ".join(f"{m} F1 {dev[m]['f1']:.3f}" for m in metrics if m in dev)
         )
     out += [
         "",
-        "| epoch | minutes | train loss | event P / R / F1 | argument P / R / F1 "
-        "| trigger P / R / F1 | official P / R / F1 |",
-        "|---:|---:|---:|---|---|---|---|",
+        "| epoch | minutes | train loss | " + " | ".join(f"{m} P / R / F1" for m in metrics) + " |",
+        "|---:|---:|---:|" + "---|" * len(metrics),
     ]
     for row in r["evaluations"]:
         cells = [
             " / ".join(f"{row[m][k]:.3f}" for k in ("precision", "recall", "f1"))
             if isinstance(row.get(m), dict)
             else NONE
-            for m in METRICS
+            for m in metrics
         ]
         out.append(
             _row(row.get("epoch"), _num(row.get("minutes"), 1), _num(row.get("train_loss")), *cells)
         )
     if r.get("best_epoch") and r.get("best"):
         scores = ", ".join(
-            f"{m} F1 {best_f1(r, m):.3f}" for m in METRICS if best_f1(r, m) is not None
+            f"{m} F1 {best_f1(r, m):.3f}" for m in metrics if best_f1(r, m) is not None
         )
         out += ["", f"**Best:** epoch {r['best_epoch']} — {scores}."]
     return [*out, ""]

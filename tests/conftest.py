@@ -20,6 +20,27 @@ from gplinker.schema import Example, Schema
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample"
 SHARED = ROOT.parent / "shared"
+# the embedded sample of every task: (train, dev, schema file, sample config)
+SAMPLES = {
+    "event": (
+        SAMPLE / "train.json",
+        SAMPLE / "dev.json",
+        SAMPLE / "duee_event_schema.json",
+        ROOT / "configs/sample.yaml",
+    ),
+    "entity": (
+        ROOT / "data/sample-entity/train.json",
+        ROOT / "data/sample-entity/dev.json",
+        ROOT / "data/sample-entity/schema.json",
+        ROOT / "configs/sample-entity.yaml",
+    ),
+    "relation": (
+        ROOT / "data/sample-relation/train.json",
+        ROOT / "data/sample-relation/dev.json",
+        ROOT / "data/sample-relation/all_schemas",
+        ROOT / "configs/sample-relation.yaml",
+    ),
+}
 TINY_ENCODER = {
     "num_hidden_layers": 2,
     "hidden_size": 32,
@@ -67,3 +88,32 @@ def tiny_tokenizer(sample_examples: list[Example]):
 def sample_texts(split: str = "train") -> list[str]:
     lines = (SAMPLE / f"{split}.json").read_text(encoding="utf-8").splitlines()
     return [json.loads(line)["text"] for line in lines]
+
+
+def task_texts(task: str, split: str = "train") -> list[str]:
+    path = SAMPLES[task][0 if split == "train" else 1]
+    return [json.loads(line)["text"] for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def tiny_model_folder(task: str, folder: Path, shift: float = 1.3) -> Path:
+    """A random tiny model of `task` saved as `gplinker train` saves one, without training.
+    A random model scores about half of all spans above 0 (slow to decode); `shift` lowers
+    the first head's scores (spans), so that a few dozen records are found per file."""
+    import torch
+
+    from gplinker.config import ModelConfig
+    from gplinker.data.tokenizer import build_wordpiece_tokenizer
+    from gplinker.modeling.model import GPLinkerModel
+    from gplinker.predict import GPLinker
+
+    t = tasks.get(task)
+    schema = t.read_schema(SAMPLES[task][2], None)
+    tokenizer = build_wordpiece_tokenizer(task_texts(task), 2000)
+    torch.manual_seed(0)
+    config = ModelConfig(pretrained=False, encoder_overrides=TINY_ENCODER, head_size=16)
+    heads = t.heads(schema)
+    model = GPLinkerModel.from_encoder(config, heads, len(tokenizer), task).eval()
+    with torch.no_grad():
+        getattr(model, heads[0].name).bias.bias -= shift
+    GPLinker(model, tokenizer, schema, max_length=64, device="cpu").save_pretrained(folder)
+    return folder

@@ -40,7 +40,7 @@ def error_of(path: Path, overrides: tuple[str, ...] = ()) -> str:
     return str(info.value)
 
 
-@pytest.mark.parametrize("name", ["sample.yaml", "duee-tiny.yaml", "duee.yaml"])
+@pytest.mark.parametrize("name", sorted(p.name for p in CONFIGS.glob("*.yaml")))
 def test_shipped_recipes_load(name: str):
     config = load_config(CONFIGS / name)
     assert isinstance(config, Config)
@@ -136,7 +136,7 @@ def test_unreadable_or_non_mapping_yaml_errors(tmp_path: Path):
     assert "missing.yaml" in error_of(tmp_path / "missing.yaml")
 
 
-@pytest.mark.parametrize("name", ["sample.yaml", "duee-tiny.yaml", "duee.yaml"])
+@pytest.mark.parametrize("name", sorted(p.name for p in CONFIGS.glob("*.yaml")))
 def test_config_to_yaml_loads_back_equal(tmp_path: Path, name: str):
     config = load_config(CONFIGS / name, ["train.lr=3e-5"])
     again = load_config(write(tmp_path, config_to_yaml(config)))

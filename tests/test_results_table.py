@@ -312,7 +312,48 @@ def test_reproduce_duee_explains_missing_data_and_arguments(tmp_path: Path) -> N
     )
     assert out.returncode == 2
     assert "duee_dev.json duee_event_schema.json" in out.stderr
-    assert "scripts/get_duee.sh" in out.stderr
+    assert "scripts/get_data.sh duee" in out.stderr
+
+
+@pytest.mark.parametrize(
+    ("dataset", "lacks"),
+    [
+        ("cluener", "dev.json"),
+        ("cmeee", "dev.json schema.json"),
+        ("duie", "dev.json all_50_schemas"),
+    ],
+)
+def test_reproduce_names_each_datasets_files(tmp_path: Path, dataset: str, lacks: str) -> None:
+    script = str(ROOT / "scripts" / "reproduce.sh")
+    (tmp_path / "train.json").write_text("")
+    out = subprocess.run(
+        ["bash", script, dataset, str(tmp_path), "some/model"], capture_output=True, text=True
+    )
+    assert out.returncode == 2
+    assert f"lacks {lacks}; run: bash scripts/get_data.sh {dataset}" in out.stderr
+    out = subprocess.run(
+        ["bash", script, "sst2", str(tmp_path), "m"], capture_output=True, text=True
+    )
+    assert out.returncode == 2 and "DATASET should be duee, cluener, cmeee or duie" in out.stderr
+
+
+@pytest.mark.parametrize("dataset", ["cluener", "cmeee", "duie"])
+def test_get_data_without_the_files_or_the_network_fails_with_one_line(
+    tmp_path: Path, dataset: str
+) -> None:
+    script = str(ROOT / "scripts" / "get_data.sh")
+    out = subprocess.run(["bash", script, dataset, str(tmp_path)], capture_output=True, text=True)
+    assert out.returncode == 1
+    assert len(out.stderr.splitlines()) == 1 and "is missing. Get" in out.stderr
+    out = subprocess.run(
+        ["bash", script, dataset, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "DATA_URL": "http://127.0.0.1:9/nothing"},  # closed port
+    )
+    assert out.returncode == 1
+    lines = out.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: could not download")
 
 
 def test_get_duee_without_network_fails_with_one_line(tmp_path: Path) -> None:
