@@ -95,10 +95,14 @@ def task_texts(task: str, split: str = "train") -> list[str]:
     return [json.loads(line)["text"] for line in path.read_text(encoding="utf-8").splitlines()]
 
 
-def tiny_model_folder(task: str, folder: Path, shift: float = 1.3) -> Path:
+def tiny_model_folder(task: str, folder: Path, shift: float | None = None) -> Path:
     """A random tiny model of `task` saved as `gplinker train` saves one, without training.
     A random model scores about half of all spans above 0 (slow to decode); `shift` lowers
-    the first head's scores (spans), so that a few dozen records are found per file."""
+    the first head's scores (spans), so that a few dozen records are found per file. By
+    default 1.3, but for relations -2 (raised): a triple needs a subject, an object and both
+    links above 0, which a random model seldom gives."""
+    if shift is None:
+        shift = -2.0 if task == "relation" else 1.3
     import torch
 
     from gplinker.config import ModelConfig

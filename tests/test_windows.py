@@ -6,14 +6,11 @@ from __future__ import annotations
 import random
 
 import pytest
-import torch
-from conftest import TINY_ENCODER, event_heads, sample_texts
+from conftest import sample_texts, task_texts, tiny_model_folder
 
-from gplinker.config import ModelConfig
 from gplinker.data.alignment import encode_windows
 from gplinker.data.labels import build_labels, build_window_labels
 from gplinker.decoding import merge_windows
-from gplinker.modeling.model import GPLinkerModel
 from gplinker.predict import GPLinker
 from gplinker.schema import TRIGGER, Argument, Event, Example
 
@@ -142,21 +139,32 @@ def test_an_event_seen_whole_by_two_windows_is_kept_once() -> None:
     assert merge_windows([[ev, other]], windows[:1]) == [ev, other]  # one window: as decoded
 
 
-def test_extract_on_a_long_text_returns_spans_of_the_whole_text(tiny_tokenizer, schema) -> None:
-    torch.manual_seed(0)
-    config = ModelConfig(pretrained=False, encoder_overrides=TINY_ENCODER, head_size=16)
-    model = GPLinkerModel.from_encoder(config, event_heads(schema), len(tiny_tokenizer)).eval()
-    rng = random.Random(0)
-    text = "".join(rng.sample(sample_texts(), 8))
-    windowed = GPLinker(model, tiny_tokenizer, schema, max_length=24, window_overlap=6)
-    cut = GPLinker(model, tiny_tokenizer, schema, max_length=24, window_overlap=None)
-    [events] = windowed.extract([text])
-    [cut_events] = cut.extract([text])
-    [[first]] = encode_windows([text], tiny_tokenizer, 24)
-    starts = [a.start for ev in events for a in ev.arguments]
+def _spans(record: object) -> list[tuple[str, int]]:
+    """(text, start) of the spans of any task's record."""
+    if hasattr(record, "arguments"):  # an Event
+        return [(a.text, a.start) for a in record.arguments]
+    if hasattr(record, "subject"):  # a Triple
+        return [
+            (record.subject.text, record.subject.start),
+            (record.object.text, record.object.start),
+        ]
+    return [(record.text, record.start)]  # an Entity
+
+
+@pytest.mark.parametrize("task", ["event", "entity", "relation"])
+def test_extract_on_a_long_text_returns_spans_of_the_whole_text(tmp_path, task: str) -> None:
+    """Any task reads a long text through its windows: spans past the first window, each
+    at its offset in the whole text; cut at max_length instead, none past it."""
+    folder = tiny_model_folder(task, tmp_path / "m", shift=None if task == "relation" else 0.0)
+    model = GPLinker.from_pretrained(folder, device="cpu")
+    text = "".join(random.Random(0).sample(task_texts(task), 8))
+    model.max_length, model.window_overlap = 24, 6
+    [found] = model.extract([text])
+    model.window_overlap = None
+    [cut] = model.extract([text])
+    [[first]] = encode_windows([text], model.tokenizer, 24)
+    spans = [span for record in found for span in _spans(record)]
     # an untrained model marks spans everywhere: windows reach past the first window
-    assert max(starts) >= first.covered_chars
-    assert all(a.start < first.covered_chars for ev in cut_events for a in ev.arguments)
-    for ev in events:
-        for a in ev.arguments:
-            assert text[a.start : a.end] == a.text
+    assert max(start for _, start in spans) >= first.covered_chars
+    assert all(start < first.covered_chars for r in cut for _, start in _spans(r))
+    assert all(text[start : start + len(span)] == span for span, start in spans)
