@@ -84,8 +84,8 @@ def test_windows_of_the_cut_tokenizer_keep_offsets_into_the_text(cut, text) -> N
         for token, (s, e) in zip(tokens, window.offsets, strict=True):
             if s == e:
                 assert token in cut.all_special_tokens
-            elif token != "[UNK]":
-                assert text[s:e] == token.removeprefix("##")
+            elif token != "[UNK]":  # the normalizer drops zero-width spaces inside a token
+                assert text[s:e].replace("\u200b", "") == token.removeprefix("##")
 
 
 def test_save_and_load_keep_the_cut(tmp_path: Path, cut) -> None:
