@@ -22,7 +22,15 @@ if TYPE_CHECKING:
 
 XAxis = Literal["epoch", "minutes"]
 X_LABELS = {"epoch": "epoch", "minutes": "wall clock (minutes since training began)"}
-F1_STYLES = {"event": "-", "argument": "--", "trigger": ":"}  # one line style per metric
+# one line style per metric; each task's main metric solid (entities, triples, events)
+F1_STYLES = {
+    "event": "-",
+    "argument": "--",
+    "trigger": ":",
+    "entity": "-",
+    "nested": "--",
+    "triple": "-",
+}
 
 
 @dataclass(frozen=True)
@@ -77,8 +85,9 @@ def load_curve(path: Path, label: str | None = None) -> Curve:
 def curves_figure(
     runs: Sequence[Path], *, x: XAxis = "epoch", labels: Sequence[str] | None = None
 ) -> Figure:
-    """The figure `plot_curves` saves: loss, trigger/argument/event F1 and official F1,
-    side by side; every run gets one colour in all three panels."""
+    """The figure `plot_curves` saves: loss, the task's F1 (event/argument/trigger, entity
+    and nested, or triple) and, for events, the official F1, side by side; every run gets
+    one colour in all three panels."""
     if x not in X_LABELS:
         raise GPLinkerError(f"x axis is 'epoch' or 'minutes', got {x!r}")
     if not runs:
@@ -105,7 +114,8 @@ def curves_figure(
 
     loss_ax.set_title("train loss (mean over the epoch's steps)")
     loss_ax.set_yscale("log")  # the first epoch's loss is tens of times the last one's
-    f1_ax.set_title("dev F1: event, argument, trigger")
+    drawn = [m for m in F1_STYLES if any(_f1(r, m) is not None for c in curves for r in c.rows)]
+    f1_ax.set_title("dev F1: " + ", ".join(drawn or ["none yet"]))
     official_ax.set_title("dev official F1 (LIC2020 / DuEE, character level)")
     for ax in (f1_ax, official_ax):
         ax.set_ylim(0, 1)
@@ -114,7 +124,7 @@ def curves_figure(
     for ax in (loss_ax, f1_ax, official_ax):
         ax.set_xlabel(X_LABELS[x])
         ax.grid(alpha=0.3)
-    styles = [Line2D([], [], color="grey", linestyle=s, label=m) for m, s in F1_STYLES.items()]
+    styles = [Line2D([], [], color="grey", linestyle=F1_STYLES[m], label=m) for m in drawn]
     f1_ax.legend(handles=styles, fontsize="small", loc="best")  # colours: the other legends
     for ax in (loss_ax, official_ax):
         if ax.lines:  # a run without dev data draws no official F1
