@@ -209,8 +209,7 @@ def setup(config: Config, *, resume: bool = False) -> Run:
     if config.data.train is None:
         raise ConfigError("training needs a file", key="data.train")
     started, commit = time.monotonic(), _git_commit()  # the code that runs, not a later HEAD
-    t = config.train
-    set_seed(t.seed)
+    set_seed(config.train.seed)
     out_dir = Path(config.output_dir)
     checkpoint = latest_checkpoint(out_dir) if resume else None
     if resume and checkpoint is None:
@@ -238,17 +237,7 @@ def setup(config: Config, *, resume: bool = False) -> Run:
         accelerator.device,
         accelerator.num_processes,
     )
-    overlap = config.data.window_overlap if config.data.windows else None
-    _, items, report = prepare_examples(
-        train_examples, tokenizer, task, schema, config.data.max_length, overlap
-    )
-    _log_drops(f"train ({len(items)} windows)", report, config.data)
-    dev_windows: list[list[Encoded]] = []
-    if dev_examples:
-        dev_windows, _, dev_report = prepare_examples(
-            dev_examples, tokenizer, task, schema, config.data.max_length, overlap
-        )
-        _log_drops("dev (still counted as gold by the metrics)", dev_report, config.data)
+    items, dev_windows = _encode(config, task, schema, tokenizer, train_examples, dev_examples)
     mlm = {}
     if config.pretrain.minutes and checkpoint is None:  # a resumed run has its weights
         mlm = _pretrain(config, task, model, tokenizer, train_examples, dev_examples, accelerator)
@@ -257,26 +246,14 @@ def setup(config: Config, *, resume: bool = False) -> Run:
     steps_per_epoch = len(_epoch_batches([len(enc) for enc, _ in items], config, 1))
     # not passed to prepare(): Accelerate would step it once per process per step
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: lr_factor(step, steps_per_epoch * t.epochs, config)
+        optimizer, lambda step: lr_factor(step, steps_per_epoch * config.train.epochs, config)
     )
     state = TrainerState()
     if checkpoint is not None:
         state = load_checkpoint(checkpoint, model, optimizer, scheduler)
         logger.info("resuming from %s: epoch %d, batch %d", checkpoint, state.epoch, state.batch)
-    model, optimizer = accelerator.prepare(model, optimizer)
-    # prepare() also wraps the model's forward in autocast; the training step has its own
-    # accelerator.autocast(), and without the wrapper dev evaluation runs in fp32, as
-    # `gplinker predict` does, so best/ scores there what it scored here
-    accelerator.unwrap_model(model, keep_fp32_wrapper=False)
-    ema = None
-    if t.ema_decay:  # evaluated and saved instead of the raw weights
-        ema = AveragedModel(
-            accelerator.unwrap_model(model),
-            multi_avg_fn=get_ema_multi_avg_fn(t.ema_decay),
-            use_buffers=True,
-        )
-        if checkpoint is not None:
-            load_ema(checkpoint, ema)
+    model, optimizer, ema = _on_devices(accelerator, model, optimizer, config, checkpoint)
+    t = config.train
     embedded = _capture_input_embeddings(model) if t.gradient_penalty else None
     if t.tensorboard:
         accelerator.init_trackers("tb")
@@ -287,7 +264,7 @@ def setup(config: Config, *, resume: bool = False) -> Run:
         task=task,
         max_length=config.data.max_length,
         max_candidates=t.max_candidates,
-        window_overlap=overlap,
+        window_overlap=_overlap(config),
         device=accelerator.device,
     )
     if accelerator.is_main_process:  # rows of epochs after the checkpoint would be written again
@@ -315,6 +292,59 @@ def setup(config: Config, *, resume: bool = False) -> Run:
         info,
         embedded,
     )
+
+
+def _overlap(config: Config) -> int | None:
+    return config.data.window_overlap if config.data.windows else None
+
+
+def _encode(
+    config: Config,
+    task: Task,
+    schema: Any,
+    tokenizer: PreTrainedTokenizerFast,
+    train_examples: list[TextExample],
+    dev_examples: list[TextExample],
+) -> tuple[list[tuple[Encoded, HeadLabels]], list[list[Encoded]]]:
+    """Training windows with their labels, and the dev texts' windows (tokenized once per
+    run); what cannot be a label is logged."""
+    d = config.data
+    _, items, report = prepare_examples(
+        train_examples, tokenizer, task, schema, d.max_length, _overlap(config)
+    )
+    _log_drops(f"train ({len(items)} windows)", report, d)
+    if not dev_examples:
+        return items, []
+    dev_windows, _, dev_report = prepare_examples(
+        dev_examples, tokenizer, task, schema, d.max_length, _overlap(config)
+    )
+    _log_drops("dev (still counted as gold by the metrics)", dev_report, d)
+    return items, dev_windows
+
+
+def _on_devices(
+    accelerator: Accelerator,
+    model: GPLinkerModel,
+    optimizer: torch.optim.Optimizer,
+    config: Config,
+    checkpoint: Path | None,
+) -> tuple[torch.nn.Module, torch.optim.Optimizer, AveragedModel | None]:
+    """Model and optimizer prepared by Accelerate, and the EMA of the weights when on."""
+    model, optimizer = accelerator.prepare(model, optimizer)
+    # prepare() also wraps the model's forward in autocast; the training step has its own
+    # accelerator.autocast(), and without the wrapper dev evaluation runs in fp32, as
+    # `gplinker predict` does, so best/ scores there what it scored here
+    accelerator.unwrap_model(model, keep_fp32_wrapper=False)
+    if not config.train.ema_decay:
+        return model, optimizer, None
+    ema = AveragedModel(  # evaluated and saved instead of the raw weights
+        accelerator.unwrap_model(model),
+        multi_avg_fn=get_ema_multi_avg_fn(config.train.ema_decay),
+        use_buffers=True,
+    )
+    if checkpoint is not None:
+        load_ema(checkpoint, ema)
+    return model, optimizer, ema
 
 
 def train_epoch(run: Run, epoch: int) -> tuple[dict[str, Any], bool]:
