@@ -7,7 +7,7 @@ import json
 import logging
 import secrets
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -216,7 +216,7 @@ def predict_file(
     surrogate, a non-string or reused id, a blank line) is an InputError naming file:line:
     on_error="fail" raises it at the first one; "record" writes
     `{"id": <its id or null>, "line": N, "error": "<what>"}` in its place and goes on. Any
-    string is a text; an empty one gets an empty event_list. Streams in chunks of
+    string is a text; an empty one gets an empty list of records. Streams in chunks of
     `chunk_size` lines: memory does not grow with the input, but for the table of ids used
     to catch a reused one. A file output appears only when complete (temp file + rename):
     a failed or interrupted run leaves neither it nor a temporary file.
@@ -235,24 +235,7 @@ def predict_file(
     group = process_group()
     rank, n = (group.process_index, group.num_processes) if group else (0, 1)
     main = rank == 0
-    try:
-        if n > 1 and str(input) == STDIN:
-            raise InputError(
-                f"stdin cannot be shared by {n} processes (each reads every line): "
-                "give --input a file",
-                "<stdin>",
-            )
-        _check_paths(input, output)  # before the model loads: a typo fails at once
-        if group is not None and device is None:
-            device = str(group.device)
-        model = (
-            model_dir
-            if isinstance(model_dir, GPLinker)
-            else GPLinker.from_pretrained(model_dir, device=device)
-        )
-    except GPLinkerError as e:
-        _met_by_every_process(e, group)
-        raise
+    model = _model_for(model_dir, input, output, device, group)
     task, counts = model.task, {"read": 0, "errors": 0}
 
     def bad_line(item: BadLine) -> None:
@@ -302,14 +285,53 @@ def predict_file(
         written = write_jsonl(output, lines)
         return PredictSummary(counts["read"], written, counts["errors"], str(output))
 
+    return _write_sharded(lines, input, output, counts, rank, n)
+
+
+def _model_for(
+    model_dir: str | Path | GPLinker,
+    input: str | Path,
+    output: str | Path,
+    device: str | None,
+    group: PartialState | None,
+) -> GPLinker:
+    """The model, once the paths are known to work (a typo fails before it loads); each
+    process of a sharded run on its own device unless `device` is given."""
+    try:
+        if group is not None and str(input) == STDIN:
+            raise InputError(
+                f"stdin cannot be shared by {group.num_processes} processes (each reads every "
+                "line): give --input a file",
+                "<stdin>",
+            )
+        _check_paths(input, output)
+        if isinstance(model_dir, GPLinker):
+            return model_dir
+        if group is not None and device is None:
+            device = str(group.device)
+        return GPLinker.from_pretrained(model_dir, device=device)
+    except GPLinkerError as e:
+        _met_by_every_process(e, group)
+        raise
+
+
+def _write_sharded(
+    lines: Iterable[dict],
+    input: str | Path,
+    output: str | Path,
+    counts: dict[str, int],
+    rank: int,
+    n: int,
+) -> PredictSummary:
+    """This process's rows into its shard; process 0 then merges the shards in order."""
     shards = shard_paths(output, n)
-    if main:
+    if rank == 0:
         logger.info("predicting over %d processes, then merging %s", n, ", ".join(map(str, shards)))
     write_jsonl(shards[rank], lines)
     # a barrier too: process 0 goes on once every shard is complete
     reads = gather_object([counts["read"]])
     summary = PredictSummary(counts["read"], counts["read"], counts["errors"], str(output), rank, n)
-    if not main:
+    if rank != 0:
         return summary  # process 0 writes the output
     try:
         if set(reads) != {counts["read"]}:
