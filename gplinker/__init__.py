@@ -1,4 +1,5 @@
-"""gplinker: Chinese event extraction with GPLinker (Efficient GlobalPointer + cliques).
+"""gplinker: Chinese entity, relation and event extraction with GPLinker (Efficient
+GlobalPointer heads; subject-object links; cliques).
 
 `GPLinker` is imported lazily so that `gplinker --help` does not load torch.
 """
