@@ -44,7 +44,7 @@ from gplinker.config import Config, DataConfig, config_to_yaml
 from gplinker.data.alignment import Encoded, encode_windows
 from gplinker.data.collate import Batch, bucketed_batches, collate
 from gplinker.data.labels import DropReport, HeadLabels
-from gplinker.data.reader import BadLine, load_examples, read_lines
+from gplinker.data.reader import load_examples, read_examples
 from gplinker.data.tokenizer import build_wordpiece_tokenizer, cut_vocabulary, load_tokenizer
 from gplinker.errors import ConfigError, GPLinkerError
 from gplinker.losses import (
@@ -656,10 +656,7 @@ def _pretraining_texts(
     format), without any dev text."""
     texts = [ex.text for ex in train_examples]
     for path in config.pretrain.texts:
-        for item in read_lines(path, blank_lines="skip", parse=task.parse(None)):
-            if isinstance(item, BadLine):
-                raise item.error
-            texts.append(item.text)
+        texts += [ex.text for ex in read_examples(path, parse=task.parse(None))]
     dev = {ex.text for ex in dev_examples}
     kept = list(dict.fromkeys(t for t in texts if t.strip() and t not in dev))
     logger.info(

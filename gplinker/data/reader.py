@@ -67,12 +67,15 @@ class BadLine:
     id: str | None = None
 
 
-def read_examples(path: str | Path, schema: Schema | None = None) -> Iterator[Example]:
-    """Stream the examples of a DuEE JSONL file ("-" = stdin); raise InputError on any bad line.
+def read_examples(
+    path: str | Path, schema: Any | None = None, *, parse: Parse | None = None
+) -> Iterator[Any]:
+    """Stream the examples of a JSONL file ("-" = stdin); raise InputError on any bad line.
 
-    With a schema, every event type and (event type, role) must be in it.
+    With a schema, every event type and (event type, role) must be in it. `parse` reads
+    one line of another format (a task's, or `read_scored`'s looser DuEE one).
     """
-    for item in read_lines(path, schema):
+    for item in read_lines(path, schema, parse=parse):
         if isinstance(item, BadLine):
             raise item.error
         yield item
@@ -211,10 +214,7 @@ def read_scored(path: str | Path, schema: Schema | None = None) -> Iterator[Scor
     twice stays twice. What is there is checked as strictly: types, the schema, and a
     span's text against the text at its start index when both are given.
     """
-    for item in read_lines(path, schema, parse=_parse_scored_line):
-        if isinstance(item, BadLine):
-            raise item.error
-        yield item
+    yield from read_examples(path, schema, parse=_parse_scored_line)
 
 
 def _parse_scored_line(

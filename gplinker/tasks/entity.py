@@ -27,14 +27,13 @@ from gplinker.data.reader import (
     EMPTY_SPAN,
     SPAN_MISMATCH,
     WRONG_TYPE,
-    BadLine,
     Parse,
     check_unicode,
     example_id,
     field_of,
     json_object,
     kind_of,
-    read_lines,
+    read_examples,
     text_field,
 )
 from gplinker.decoding import cells_above, top_k
@@ -393,12 +392,7 @@ class EntityTask:
 
     def read_scored(self, path: Path, schema: EntitySchema | None) -> dict[str, list[Entity]]:
         """A gold or prediction file in either format, by id; InputError on a bad line."""
-        out = {}
-        for item in read_lines(path, None, parse=self.parse(schema)):
-            if isinstance(item, BadLine):
-                raise item.error
-            out[item.id] = list(item.entities)
-        return out
+        return {ex.id: list(ex.entities) for ex in read_examples(path, parse=self.parse(schema))}
 
 
 def _entities(

@@ -31,14 +31,13 @@ from gplinker.data.reader import (
     MISSING_FIELD,
     SPAN_MISMATCH,
     WRONG_TYPE,
-    BadLine,
     Parse,
     check_unicode,
     example_id,
     field_of,
     json_object,
     kind_of,
-    read_lines,
+    read_examples,
     text_field,
 )
 from gplinker.decoding import cells_above, top_k
@@ -329,12 +328,7 @@ class RelationTask:
     def read_scored(
         self, path: Path, schema: RelationSchema | None
     ) -> dict[str, tuple[Triple, ...]]:
-        out = {}
-        for item in read_lines(path, parse=self.parse(schema)):
-            if isinstance(item, BadLine):
-                raise item.error
-            out[item.id] = item.triples
-        return out
+        return {ex.id: ex.triples for ex in read_examples(path, parse=self.parse(schema))}
 
 
 def _items(by_id: Mapping[str, Sequence[Triple]]) -> set[tuple[str, str, str, str]]:
