@@ -239,6 +239,40 @@ def evaluate(
 
 
 @app.command()
+def view(
+    preds: Annotated[
+        Path,
+        typer.Argument(
+            exists=True,
+            dir_okay=False,
+            help="JSONL written by `gplinker predict` (entities, relations or events; the "
+            "task is told by the lines' keys)",
+            metavar="PREDS.jsonl",
+            show_default=False,
+        ),
+    ],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", dir_okay=False, help="HTML file to write")
+    ] = Path("view.html"),
+    limit: Annotated[
+        int, typer.Option(min=0, help="lines drawn; the rest are checked and counted")
+    ] = 200,
+) -> None:
+    """Draw predictions as one HTML file to open in a browser, offline: per line its text
+    with the spans highlighted (event triggers and arguments coloured by role, entities by
+    label, triples' subjects and objects by entity type), a legend of the colours and a
+    table of the records.
+
+    The same colours and drawing as the page of `gplinker serve`. Error records of
+    `predict --on-error record` are shown as errors; a malformed line stops with
+    `error: file:line: what`, and no HTML is written."""
+    with user_errors():
+        from gplinker.view import view_file
+
+        typer.echo(str(view_file(preds, output, limit=limit)))
+
+
+@app.command()
 def plot(
     runs: Annotated[
         list[Path],
