@@ -194,6 +194,69 @@ def predict(
 
 
 @app.command()
+def serve(
+    model: Annotated[Path, typer.Option("--model", "-m", help="model folder (a run's best/)")],
+    host: Annotated[
+        str,
+        typer.Option(
+            help="address to listen on; anything but loopback (e.g. 0.0.0.0) exposes the "
+            "model to the network: set GPLINKER_API_KEY and put a TLS proxy in front"
+        ),
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535)] = 8000,
+    batch_size: Annotated[int, typer.Option(min=1, help="texts per forward pass at most")] = 32,
+    max_wait_ms: Annotated[
+        float, typer.Option(min=0, help="how long a batch that is not full waits for more")
+    ] = 2.0,
+    max_texts: Annotated[int, typer.Option(min=1, help="texts per request (more: 413)")] = 64,
+    max_chars: Annotated[
+        int, typer.Option(min=1, help="characters per text (more: 413)")
+    ] = 200_000,
+    max_body: Annotated[int, typer.Option(min=1, help="bytes per request body (more: 413)")] = 4
+    * 2**20,
+    max_queue: Annotated[
+        int, typer.Option(min=1, help="texts waiting for the model (more: 503 + Retry-After)")
+    ] = 512,
+    cors: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="an origin whose pages may call the API, e.g. https://app.example.com "
+            "(repeat for more); other cross-origin requests get 403"
+        ),
+    ] = None,
+    device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 (default: best)")] = None,
+    access_log: Annotated[bool, typer.Option(help="log every request")] = False,
+) -> None:
+    """Serve a model over HTTP: POST /extract, GET /schema, GET /health, the page at /, the
+    OpenAPI docs at /docs.
+
+    POST /extract takes {"texts": [...]} or {"text": "..."} and answers {"task",
+    "results"}: per text, the line `gplinker predict` writes for it, without the id.
+    Requests that arrive together share one forward pass. When the environment variable
+    GPLINKER_API_KEY is set, every route but /health, the page and the docs needs
+    `Authorization: Bearer <key>` (401 otherwise).
+    """
+    with user_errors():
+        from gplinker.serve import Limits, run_server
+
+        try:
+            limits = Limits(max_texts, max_chars, max_body, max_queue, batch_size, max_wait_ms)
+        except ValueError as e:
+            raise typer.BadParameter(str(e), param_hint="--max-queue") from None
+        api_key = os.environ.get("GPLINKER_API_KEY") or None
+        run_server(
+            str(model),
+            host=host,
+            port=port,
+            limits=limits,
+            api_key=api_key,
+            cors=cors or (),
+            device=device,
+            access_log=access_log,
+        )
+
+
+@app.command()
 def evaluate(
     gold: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="gold JSONL")],
     pred: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="predicted JSONL")],

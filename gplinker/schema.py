@@ -149,7 +149,10 @@ class Schema:
             raise InputError("the schema lists no event types", path)
         return cls(roles)
 
+    def to_json(self) -> dict:
+        return {"roles": {t: list(r) for t, r in self.roles.items()}}
+
     def to_file(self, path: str | Path) -> None:
         Path(path).write_text(
-            json.dumps({"roles": self.roles}, ensure_ascii=False, indent=1), encoding="utf-8"
+            json.dumps(self.to_json(), ensure_ascii=False, indent=1), encoding="utf-8"
         )

@@ -39,6 +39,8 @@ class TextExample(Protocol):
 class TaskSchema(Protocol):
     """A task's label sets; written into every model folder as schema.json."""
 
+    def to_json(self) -> dict: ...  # what schema.json holds (served by GET /schema)
+
     def to_file(self, path: str | Path) -> None: ...
 
 

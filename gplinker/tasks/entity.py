@@ -101,9 +101,13 @@ class EntitySchema:
     def type_id(self, entity_type: str) -> int:
         return self._ids[entity_type]
 
+    def to_json(self) -> dict:
+        return {"entity_types": list(self.types)}
+
     def to_file(self, path: str | Path) -> None:
-        payload = {"entity_types": list(self.types)}
-        Path(path).write_text(json.dumps(payload, ensure_ascii=False, indent=1), encoding="utf-8")
+        Path(path).write_text(
+            json.dumps(self.to_json(), ensure_ascii=False, indent=1), encoding="utf-8"
+        )
 
     @classmethod
     def from_file(cls, path: str | Path) -> EntitySchema:

@@ -152,10 +152,14 @@ class RelationSchema:
             raise InputError("the schema lists no predicates", path, kind=BAD_SCHEMA)
         return cls(predicates.values())
 
+    def to_json(self) -> dict:
+        return {
+            "predicates": [dict(zip(_SCHEMA_KEYS, row, strict=True)) for row in self.predicates]
+        }
+
     def to_file(self, path: str | Path) -> None:
-        rows = [dict(zip(_SCHEMA_KEYS, row, strict=True)) for row in self.predicates]
         Path(path).write_text(
-            json.dumps({"predicates": rows}, ensure_ascii=False, indent=1), encoding="utf-8"
+            json.dumps(self.to_json(), ensure_ascii=False, indent=1), encoding="utf-8"
         )
 
 
