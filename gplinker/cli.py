@@ -1,5 +1,6 @@
-"""Command line: gplinker train / predict / evaluate / plot. Each parses, calls the library
-once, prints a summary. Library errors (GPLinkerError) become one `error:` line and exit code 2."""
+"""Command line: gplinker train / predict / serve / evaluate / view / plot. Each parses,
+calls the library once, prints a summary. Library errors (GPLinkerError) become one
+`error:` line and exit code 2."""
 
 from __future__ import annotations
 
@@ -204,7 +205,12 @@ def serve(
         ),
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535)] = 8000,
-    batch_size: Annotated[int, typer.Option(min=1, help="texts per forward pass at most")] = 32,
+    batch_size: Annotated[
+        int, typer.Option(min=1, help="texts of concurrent requests gathered into one batch")
+    ] = 64,
+    forward_batch: Annotated[
+        int, typer.Option(min=1, help="windows per forward pass (a batch's, sorted by length)")
+    ] = 16,
     max_wait_ms: Annotated[
         float, typer.Option(min=0, help="how long a batch that is not full waits for more")
     ] = 2.0,
@@ -240,7 +246,15 @@ def serve(
         from gplinker.serve import Limits, run_server
 
         try:
-            limits = Limits(max_texts, max_chars, max_body, max_queue, batch_size, max_wait_ms)
+            limits = Limits(
+                max_texts=max_texts,
+                max_chars=max_chars,
+                max_body=max_body,
+                max_queue=max_queue,
+                batch_size=batch_size,
+                forward_batch=forward_batch,
+                max_wait_ms=max_wait_ms,
+            )
         except ValueError as e:
             raise typer.BadParameter(str(e), param_hint="--max-queue") from None
         api_key = os.environ.get("GPLINKER_API_KEY") or None

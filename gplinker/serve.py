@@ -50,7 +50,8 @@ class Limits:
     max_chars: int = 200_000  # characters per text: longer ones are read through windows
     max_body: int = 4 * 2**20  # bytes per request body
     max_queue: int = 512  # texts waiting for the model
-    batch_size: int = 32  # texts gathered into one forward pass (and windows per batch)
+    batch_size: int = 64  # texts of concurrent requests gathered into one batch
+    forward_batch: int = 16  # windows per forward pass, the batch's sorted by length
     max_wait_ms: float = 2.0  # how long a batch that is not full waits for more texts
 
     def __post_init__(self) -> None:
@@ -211,7 +212,9 @@ class _Text:
 
 def rows_of(model: GPLinker, texts: Sequence[str], batch_size: int) -> list[dict]:
     """What `gplinker predict` writes for each text, less the id: the same windows, decoder
-    and output row."""
+    and output row. The windows go through the model `batch_size` at a time, sorted by
+    length: 32 texts of a batch padded to the longest ran at 0.76× the speed of the same
+    texts in two sorted passes of 16 (bert-base shape, 2 cores)."""
     windows = encode_windows(texts, model.tokenizer, model.max_length, model.window_overlap)
     found = model.decode_encoded(windows, texts, batch_size=batch_size)
     rows = [model.task.output_row(_Text(t), f) for t, f in zip(texts, found, strict=True)]
@@ -267,10 +270,10 @@ def create_app(
         runner = ThreadPoolExecutor(1, thread_name_prefix="gplinker-model") if own else executor
         # the first request is not the slow one
         await asyncio.get_running_loop().run_in_executor(
-            runner, rows_of, model, ["预热。"], limits.batch_size
+            runner, rows_of, model, ["预热。"], limits.forward_batch
         )
         batcher = MicroBatcher(
-            lambda texts: rows_of(model, texts, limits.batch_size),
+            lambda texts: rows_of(model, texts, limits.forward_batch),
             batch_size=limits.batch_size,
             max_wait=limits.max_wait_ms / 1000,
             max_queue=limits.max_queue,

@@ -5,7 +5,7 @@ port, type a text into the page in headless Chromium, click Extract, save a PNG.
 
 Needs Playwright (python) and a Chromium (default /usr/bin/chromium, Debian's); no network.
 Chinese text needs a CJK font (Debian: fonts-noto-cjk or fonts-wqy-microhei), or the picture
-shows boxes. tests/test_browser.py uses `serve_in_thread`, `launch` and `capture` from here.
+shows boxes. tests/test_browser.py uses `launch` and `capture` from here.
 """
 
 from __future__ import annotations
@@ -14,10 +14,6 @@ import argparse
 import shutil
 import subprocess
 import tempfile
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -34,28 +30,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 TEXT = "雷军宣布小米将于明年3月在北京发布新款手机，售价3999元。"
-
-
-@contextmanager
-def serve_in_thread(app: Any, timeout: float = 60.0) -> Iterator[str]:
-    """Run an ASGI app with uvicorn on 127.0.0.1 at a free port in a background thread;
-    yields its base URL once it has started (lifespan done), stops it on exit."""
-    import uvicorn
-
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + timeout
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the server did not start (see its log above)")
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        server.should_exit = True
-        thread.join(timeout)
 
 
 def launch(playwright: Any, user_data_dir: Path, executable: Path = CHROMIUM) -> Any:
@@ -89,12 +63,12 @@ def screenshot(model: Path, text: str, output: Path, executable: Path = CHROMIUM
     from playwright.sync_api import sync_playwright
 
     from gplinker.predict import GPLinker
-    from gplinker.serve import create_app
+    from gplinker.serve import create_app, serving
 
     app = create_app(GPLinker.from_pretrained(model, device="cpu"))
     profile = Path(tempfile.mkdtemp(prefix="gplinker-chromium-"))
     try:
-        with serve_in_thread(app) as url, sync_playwright() as p:
+        with serving(app) as url, sync_playwright() as p:
             context = launch(p, profile, executable)
             try:
                 return capture(context, url, text, output)

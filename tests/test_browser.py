@@ -19,6 +19,8 @@ from typing import Any
 import pytest
 from conftest import ROOT, task_texts, tiny_model_folder
 
+from gplinker.predict import GPLinker
+from gplinker.serve import create_app, serving
 from gplinker.view import RECORD_KEYS, render_page, view_file
 
 spec = importlib.util.spec_from_file_location(
@@ -26,7 +28,7 @@ spec = importlib.util.spec_from_file_location(
 )
 assert spec and spec.loader
 shot = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(shot)  # serve_in_thread, launch: the README picture's own helpers
+spec.loader.exec_module(shot)  # launch, capture: the README picture's own helpers
 
 ARTIFACTS = ROOT / "tests" / "artifacts"
 TRIGGER = "触发词"
@@ -342,18 +344,9 @@ def test_markup_in_any_field_renders_as_text(task: str, page: Any, tmp_path: Pat
 
 
 # ---- (c) the service's page ---------------------------------------------------------------
-def _need_server() -> None:
-    for name in ("fastapi", "uvicorn"):
-        pytest.importorskip(name, reason=f"{name} is not installed (pip install fastapi uvicorn)")
-
-
 def _app(folder: Path) -> Any:
     """The service of gplinker.serve with an API key."""
-    from gplinker.predict import GPLinker
-
-    _need_server()
-    serve = pytest.importorskip("gplinker.serve", reason="gplinker.serve is not there yet")
-    return serve.create_app(GPLinker.from_pretrained(folder, device="cpu"), api_key=API_KEY)
+    return create_app(GPLinker.from_pretrained(folder, device="cpu"), api_key=API_KEY)
 
 
 @pytest.mark.parametrize("task", ["event", "entity", "relation"])
@@ -361,7 +354,7 @@ def test_live_page_draws_what_the_service_returns(
     task: str, model_folder: Any, page: Any, tmp_path: Path
 ) -> None:
     texts = [task_texts(task)[1], f"😀{HOSTILE}" + task_texts(task)[0]]
-    with shot.serve_in_thread(_app(model_folder(task))) as url:
+    with serving(_app(model_folder(task))) as url:
         page.goto(url)
         page.wait_for_function("document.getElementById('task').textContent !== ''")
         assert page.text_content("#task") == f"{task} extraction"
@@ -370,7 +363,7 @@ def test_live_page_draws_what_the_service_returns(
         page.wait_for_selector("#status.gpl-error")
         assert page.text_content("#status").startswith("needs an API key: ")
         page.fill("#key", API_KEY)
-        with page.expect_response(lambda r: r.url == url + "extract") as answer:
+        with page.expect_response(lambda r: r.url == url + "/extract") as answer:
             page.click("#go")
         body = answer.value.json()
         page.wait_for_selector(".gpl-record")
@@ -393,7 +386,6 @@ def test_live_page_draws_what_the_service_returns(
 
 def test_live_page_shows_the_services_validation_detail(page: Any, browser: Any) -> None:
     """A 422's list detail and a 413's string reach the status line, readable."""
-    _need_server()
     from fastapi import FastAPI
     from fastapi.responses import HTMLResponse, JSONResponse
 
@@ -412,7 +404,7 @@ def test_live_page_shows_the_services_validation_detail(page: Any, browser: Any)
         status, detail = next(answers)
         return JSONResponse({"detail": detail}, status_code=status)
 
-    with shot.serve_in_thread(app) as url:
+    with serving(app) as url:
         page.goto(url)
         page.fill("#text", "雷军")
         page.click("#go")
@@ -429,11 +421,7 @@ def test_live_page_shows_the_services_validation_detail(page: Any, browser: Any)
 def test_screenshot_script_captures_the_page_as_png(
     model_folder: Any, browser: Any, tmp_path: Path
 ) -> None:
-    from gplinker.predict import GPLinker
-
-    _need_server()
-    serve = pytest.importorskip("gplinker.serve", reason="gplinker.serve is not there yet")
-    app = serve.create_app(GPLinker.from_pretrained(model_folder("entity"), device="cpu"))
-    with shot.serve_in_thread(app) as url:
+    app = create_app(GPLinker.from_pretrained(model_folder("entity"), device="cpu"))
+    with serving(app) as url:
         out = shot.capture(browser, url, "雷军宣布小米发布新机。", tmp_path / "img" / "p.png")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
