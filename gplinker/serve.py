@@ -97,6 +97,7 @@ class MicroBatcher:
         self._queue: deque[_Waiting] = deque()
         self.queued = 0  # texts waiting
         self.batches = 0  # calls of `run` so far
+        self.texts = 0  # texts they held: texts / batches is the mean batch
         self._together = False  # the last batch held more than one request
         self._arrived = asyncio.Event()
         self._executor = executor
@@ -137,6 +138,7 @@ class MicroBatcher:
                 logger.exception("a batch of %d texts failed", len(texts))
                 rows, error = None, e
             self.batches += 1
+            self.texts += len(texts)
             k = 0
             for w in batch:
                 if w.answer.done():  # the client went away
@@ -299,7 +301,13 @@ def create_app(
     async def health() -> dict:
         """Answers while a batch runs: the model works in its own thread."""
         assert batcher is not None
-        return {"status": "ok", "task": model.task.name, "queued": batcher.queued}
+        return {
+            "status": "ok",
+            "task": model.task.name,
+            "queued": batcher.queued,  # texts waiting now
+            "batches": batcher.batches,  # run so far, and the texts they held
+            "texts": batcher.texts,
+        }
 
     @app.get("/schema", dependencies=guarded)
     async def schema() -> dict:

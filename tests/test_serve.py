@@ -259,9 +259,11 @@ def test_concurrent_requests_share_forward_passes(models, gate, tmp_path, folder
             )
             health = await c.get("/health")  # the event loop is free while the model runs
             gate.open_.set()
-            return health, [await t for t in tasks]
+            answers = [await t for t in tasks]
+            return health, answers, (await c.get("/health")).json()
 
-    health, answers = asyncio.run(go())
+    health, answers, after = asyncio.run(go())
+    assert (after["batches"], after["texts"]) == (gate.calls, len(texts))
     assert health.status_code == 200 and health.json()["queued"] == len(texts) - gate.sizes[0]
     # one batch of the requests that came before it started, one of all that waited
     assert gate.calls in (1, 2) and sum(gate.sizes) == len(texts)
