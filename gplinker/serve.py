@@ -52,7 +52,7 @@ class Limits:
     max_queue: int = 512  # texts waiting for the model
     batch_size: int = 64  # texts of concurrent requests gathered into one batch
     forward_batch: int = 16  # windows per forward pass, the batch's sorted by length
-    max_wait_ms: float = 2.0  # how long a batch that is not full waits for more texts
+    max_wait_ms: float = 10.0  # how long a batch waits for as many requests as the last held
 
     def __post_init__(self) -> None:
         if self.max_queue < self.max_texts:
@@ -76,8 +76,10 @@ class MicroBatcher:
     batch at a time. A batch starts as soon as the worker is free and a request waits:
     requests that came while the previous batch ran join it whole, up to `batch_size` texts
     (a larger request runs alone). While requests come together (the last batch held more
-    than one), a batch that is not full also waits `max_wait` seconds at most for more;
-    a lone client's request never waits."""
+    than one), a batch also waits, `max_wait` seconds at most, until it holds as many
+    requests as the last one did: clients that were answered together ask again a moment
+    apart, and a batch started on the first of them would run nearly empty. A lone
+    client's request never waits."""
 
     def __init__(
         self,
@@ -98,7 +100,7 @@ class MicroBatcher:
         self.queued = 0  # texts waiting
         self.batches = 0  # calls of `run` so far
         self.texts = 0  # texts they held: texts / batches is the mean batch
-        self._together = False  # the last batch held more than one request
+        self._last = 0  # requests the last batch held
         self._arrived = asyncio.Event()
         self._executor = executor
         self._worker: asyncio.Task | None = None
@@ -151,7 +153,7 @@ class MicroBatcher:
 
     async def _gather(self) -> list[_Waiting]:
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + (self.max_wait if self._together else 0)
+        deadline = loop.time() + (self.max_wait if self._last > 1 else 0)
         batch: list[_Waiting] = []
         size = 0
         while True:
@@ -166,13 +168,14 @@ class MicroBatcher:
             if not self._queue:
                 self._arrived.clear()
             left = deadline - loop.time()
-            if not batch or size >= self.batch_size or self._queue or left <= 0:
+            full = size >= self.batch_size or len(batch) >= self._last or self._queue
+            if not batch or full or left <= 0:
                 break
             try:
                 await asyncio.wait_for(self._arrived.wait(), left)
             except TimeoutError:
                 break
-        self._together = len(batch) > 1
+        self._last = len(batch)
         return batch
 
 
