@@ -535,14 +535,22 @@ def run_server(
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="gplinker-http")
-    # uvicorn installs no signal handlers off the main thread: SIGTERM stops it gracefully
-    # here, and Ctrl-C interrupts the model's loop below
-    signal.signal(signal.SIGTERM, lambda *_: setattr(server, "should_exit", True))
+
+    def stop(signum: int, frame: Any) -> None:
+        if server.should_exit:  # a second Ctrl-C: now, not after the running batch
+            raise KeyboardInterrupt
+        logger.info("stopping once the requests in flight are answered")
+        server.should_exit = True
+
+    # uvicorn installs no signal handlers off the main thread: these do its work (set
+    # even where the shell started this process with SIGINT ignored)
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
     thread.start()
     try:
         executor.run(until=lambda: not thread.is_alive())
     except KeyboardInterrupt:
-        logger.info("interrupted: stopping")
+        server.force_exit = True  # the model no longer runs: nothing in flight will end
     finally:
         server.should_exit = True
         thread.join()

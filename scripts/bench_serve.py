@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import socket
 import statistics
 import subprocess
@@ -49,9 +50,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(model: Path, *args: str, env: dict | None = None) -> Iterator[tuple[str, int, int]]:
+def server(
+    model: Path, *args: str, env: dict | None = None
+) -> Iterator[tuple[str, int, subprocess.Popen]]:
     """`gplinker serve --model MODEL` as a user starts it, on a free loopback port:
-    yields (host, port, pid) once /health answers; stopped (SIGINT) afterwards."""
+    yields (host, port, process) once /health answers; stopped (Ctrl-C) afterwards."""
     port = free_port()
     cmd = [sys.executable, "-m", "gplinker", "-q", "serve", "--model", str(model)]
     proc = subprocess.Popen(
@@ -63,9 +66,10 @@ def server(model: Path, *args: str, env: dict | None = None) -> Iterator[tuple[s
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"gplinker serve did not start (exit code {proc.poll()})")
             time.sleep(0.2)
-        yield "127.0.0.1", port, proc.pid
+        yield "127.0.0.1", port, proc
     finally:
-        proc.send_signal(2)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
         try:
             proc.wait(30)
         except subprocess.TimeoutExpired:
@@ -172,7 +176,7 @@ def measure(model: Path, texts: Sequence[str], seconds: float) -> dict:
         expected, predict_rate = predicted(model, texts, Path(tmp))
     single = single_text_latency(model, texts[:64])
     rows = []
-    with server(model) as (host, port, pid):
+    with server(model) as (host, port, proc):
         load(host, port, texts[:8], 4, 2.0)  # warm the server
         for clients in CLIENTS:
             answers, wall = load(host, port, texts, clients, seconds)
@@ -190,7 +194,7 @@ def measure(model: Path, texts: Sequence[str], seconds: float) -> dict:
                     "p50_ms": round(1000 * latencies[len(latencies) // 2], 2),
                     "p99_ms": round(1000 * latencies[int(len(latencies) * 0.99)], 2),
                     "wrong_or_failed": wrong,
-                    "server_rss_mb": round(psutil.Process(pid).memory_info().rss / 2**20, 1),
+                    "server_rss_mb": round(psutil.Process(proc.pid).memory_info().rss / 2**20, 1),
                 }
             )
             print(json.dumps(rows[-1]), flush=True)

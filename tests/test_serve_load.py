@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import signal
 import threading
 from pathlib import Path
 
@@ -31,9 +32,9 @@ def test_32_clients_get_predicts_answers_in_flat_memory(tmp_path: Path) -> None:
     texts = list(dict.fromkeys(task_texts("entity", "dev")))[:200]
     expected = dict(zip(texts, predicted_rows(folder, texts, tmp_path), strict=True))
     assert sum(len(r["entities"]) for r in expected.values()) > 0
-    with bench_serve.server(folder) as (host, port, pid):
+    with bench_serve.server(folder) as (host, port, process):
         bench_serve.load(host, port, texts, 8, 2.0)  # warm: allocator pools, first batches
-        server = psutil.Process(pid)
+        server = psutil.Process(process.pid)
         rss: list[int] = []
         done = threading.Event()
 
@@ -56,3 +57,12 @@ def test_32_clients_get_predicts_answers_in_flat_memory(tmp_path: Path) -> None:
     settled = rss[len(rss) // 4 :]  # the first quarter: the batches' sizes still growing
     growth = (max(settled) - settled[0]) / 2**20
     assert growth < RSS_GROWTH_MB, f"server RSS grew {growth:.0f} MB under load"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_serve_stops_on_ctrl_c_and_sigterm(tmp_path: Path, sig: int) -> None:
+    """uvicorn runs off the main thread (the model has it), so gplinker handles both."""
+    folder = tiny_model_folder("entity", tmp_path / "model")
+    with bench_serve.server(folder) as (_, _, process):
+        process.send_signal(sig)
+        assert process.wait(30) == 0
