@@ -1,4 +1,5 @@
-"""Writing folders so that a kill at any moment leaves the old folder or the new one whole.
+"""Writing files and folders so that a kill at any moment leaves the old one or the new one
+whole.
 
 A model folder is written into a hidden temporary sibling, flushed to disk, then moved in:
 a new folder by one rename; an existing one file by file with `os.replace`, weights last.
@@ -10,9 +11,30 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TextIO
+
+
+@contextmanager
+def atomic_file(path: Path) -> Iterator[TextIO]:
+    """Yields a UTF-8 text file to fill; once the block ends without error it replaces
+    `path` whole: written to a temporary sibling, flushed to disk, given the target's mode
+    (or the usual 0644: mkstemp makes 0600), renamed over it. On any error or Ctrl-C the
+    sibling is removed and `path` is as it was. OSError as it comes."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, path.stat().st_mode & 0o7777 if path.exists() else 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 @contextmanager

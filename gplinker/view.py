@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import re
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -22,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from gplinker.errors import GPLinkerError, InputError
+from gplinker.files import atomic_file
 
 # the key that holds a task's records in a line of `gplinker predict`
 RECORD_KEYS = {"event_list": "event", "entities": "entity", "spo_list": "relation"}
@@ -223,23 +222,12 @@ def _check_span(text: str, start: Any, end: Any, value: Any, at: str, fail: Any)
 
 
 def _write_atomic(path: Path, content: str) -> None:
-    """Write to a temporary sibling and rename it over `path`: a reader never sees half a
-    page, and a failure leaves the old file."""
+    """A reader never sees half a page, and a failure leaves the old file."""
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as e:
-        raise InputError(f"cannot write: {e.strerror or e}", path) from e
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+        with atomic_file(path) as f:
             f.write(content)
-        os.chmod(tmp, path.stat().st_mode & 0o7777 if path.exists() else 0o644)
-        os.replace(tmp, path)
     except OSError as e:
-        Path(tmp).unlink(missing_ok=True)
         raise InputError(f"cannot write: {e.strerror or e}", path) from e
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _inline(page: str) -> str:

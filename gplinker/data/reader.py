@@ -20,10 +20,8 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import sys
-import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -31,6 +29,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from gplinker.errors import InputError
+from gplinker.files import atomic_file
 from gplinker.schema import TRIGGER, Argument, Element, Event, EventRecord, Example, Schema
 
 logger = logging.getLogger(__name__)
@@ -482,26 +481,10 @@ def write_jsonl(path: str | Path, rows: Iterable[dict]) -> int:
         return _dump(rows, sys.stdout, "<stdout>")
     path = Path(path)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as e:
+        with atomic_file(path) as f:
+            return _dump(rows, f, path)
+    except OSError as e:  # no such folder, disk full, ...
         raise InputError(f"cannot write: {e.strerror or e}", path) from e
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            n = _dump(rows, f, path)
-            try:
-                os.fsync(f.fileno())
-            except OSError as e:
-                raise InputError(f"cannot write: {e.strerror or e}", path) from e
-        try:
-            # mkstemp makes the file 0600; give it the target's mode, or the usual 0644
-            os.chmod(tmp, path.stat().st_mode & 0o7777 if path.exists() else 0o644)
-            os.replace(tmp, path)
-        except OSError as e:
-            raise InputError(f"cannot write: {e.strerror or e}", path) from e
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return n
 
 
 def _dump(rows: Iterable[dict], f: Any, name: str | Path) -> int:
