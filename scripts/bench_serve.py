@@ -280,7 +280,7 @@ def main() -> None:
         "commit": commit or None,
         "seconds": args.seconds,
     }
-    args.out.write_text(json.dumps({**meta, "results": results}, indent=1) + "\n")
+    args.out.write_text(json.dumps({**meta, "models": results}, indent=1) + "\n")
     table = report(results, meta)
     doc = DOC.read_text(encoding="utf-8")
     if BEGIN in doc:
