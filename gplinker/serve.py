@@ -19,7 +19,7 @@ import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
@@ -266,88 +266,32 @@ def create_app(
     cross-origin request gets 403). hosts: the Host headers accepted (None: any), which
     keeps a page on another site from reaching a loopback server by DNS rebinding.
     executor: where the model runs (default: a thread of its own)."""
-    batcher: MicroBatcher | None = None
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI):
-        nonlocal batcher
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own = executor is None
         runner = ThreadPoolExecutor(1, thread_name_prefix="gplinker-model") if own else executor
         # the first request is not the slow one
         await asyncio.get_running_loop().run_in_executor(
             runner, rows_of, model, ["预热。"], limits.forward_batch
         )
-        batcher = MicroBatcher(
+        app.state.batcher = MicroBatcher(
             lambda texts: rows_of(model, texts, limits.forward_batch),
             batch_size=limits.batch_size,
             max_wait=limits.max_wait_ms / 1000,
             max_queue=limits.max_queue,
             executor=runner,
         )
-        batcher.start()
-        app.state.batcher = batcher
+        app.state.batcher.start()
         yield
-        await batcher.stop()
+        await app.state.batcher.stop()
         if own:
             runner.shutdown(wait=False, cancel_futures=True)
 
     app = FastAPI(
-        title="gplinker",
-        summary=f"{model.task.name} extraction with GPLinker",
-        lifespan=lifespan,
+        title="gplinker", summary=f"{model.task.name} extraction with GPLinker", lifespan=lifespan
     )
-    # declares the Bearer scheme in the OpenAPI docs; ApiKey enforces it, before any body
-    # is read, so that a client without the key learns nothing but 401
-    guarded = [Security(HTTPBearer(description="the key in $GPLINKER_API_KEY"))] if api_key else []
-
-    @app.get("/health")
-    async def health() -> dict:
-        """Answers while a batch runs: the model works in its own thread."""
-        assert batcher is not None
-        return {
-            "status": "ok",
-            "task": model.task.name,
-            "queued": batcher.queued,  # texts waiting now
-            "batches": batcher.batches,  # run so far, and the texts they held
-            "texts": batcher.texts,
-        }
-
-    @app.get("/schema", dependencies=guarded)
-    async def schema() -> dict:
-        """The task and the labels the model was trained with (its schema.json)."""
-        return {
-            "task": model.task.name,
-            "record_key": model.task.record_key,
-            "schema": model.schema.to_json(),
-        }
-
-    @app.post(
-        "/extract",
-        dependencies=guarded,
-        response_model=ExtractResponse,
-        responses={
-            413: {"description": "too many texts, a text too long, or a body too large"},
-            503: {"description": "the queue is full: retry after Retry-After seconds"},
-        },
-    )
-    async def extract(request: ExtractRequest) -> JSONResponse:
-        """The records of each text, as `gplinker predict` writes them (offsets included)."""
-        assert batcher is not None
-        texts = request.all_texts()
-        _check_texts(texts, request.texts is None, limits)
-        try:
-            rows = await batcher.submit(texts) if texts else []
-        except QueueFull as e:
-            raise HTTPException(
-                503, f"busy: {e}; retry in a moment", headers={"Retry-After": "1"}
-            ) from None
-        # the rows are plain JSON already: no second validation through the response model
-        return JSONResponse({"task": model.task.name, "results": rows})
-
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    async def page() -> str:
-        return render_page()
-
+    _add_routes(app, model, limits, guarded=api_key is not None)
     app.add_middleware(BodyLimit, max_body=limits.max_body)
     if api_key:
         app.add_middleware(ApiKey, key=api_key)
@@ -360,6 +304,60 @@ def create_app(
     if hosts is not None:
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(hosts))
     return app
+
+
+def _add_routes(app: FastAPI, model: GPLinker, limits: Limits, guarded: bool) -> None:
+    # declares the Bearer scheme in the OpenAPI docs; ApiKey enforces it, before any body
+    # is read, so that a client without the key learns nothing but 401
+    keyed = [Security(HTTPBearer(description="the key in $GPLINKER_API_KEY"))] if guarded else []
+    page_html = render_page()
+
+    @app.get("/health")
+    async def health() -> dict:
+        """Answers while a batch runs: the model works on another thread."""
+        batcher: MicroBatcher = app.state.batcher
+        return {
+            "status": "ok",
+            "task": model.task.name,
+            "queued": batcher.queued,  # texts waiting now
+            "batches": batcher.batches,  # run so far, and the texts they held
+            "texts": batcher.texts,
+        }
+
+    @app.get("/schema", dependencies=keyed)
+    async def schema() -> dict:
+        """The task and the labels the model was trained with (its schema.json)."""
+        return {
+            "task": model.task.name,
+            "record_key": model.task.record_key,
+            "schema": model.schema.to_json(),
+        }
+
+    @app.post(
+        "/extract",
+        dependencies=keyed,
+        response_model=ExtractResponse,
+        responses={
+            413: {"description": "too many texts, a text too long, or a body too large"},
+            503: {"description": "the queue is full: retry after Retry-After seconds"},
+        },
+    )
+    async def extract(request: ExtractRequest) -> JSONResponse:
+        """The records of each text, as `gplinker predict` writes them (offsets included)."""
+        texts = request.all_texts()
+        _check_texts(texts, request.texts is None, limits)
+        try:
+            rows = await app.state.batcher.submit(texts) if texts else []
+        except QueueFull as e:
+            raise HTTPException(
+                503, f"busy: {e}; retry in a moment", headers={"Retry-After": "1"}
+            ) from None
+        # the rows are plain JSON already: no second validation through the response model
+        return JSONResponse({"task": model.task.name, "results": rows})
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def page() -> str:
+        return page_html
 
 
 def _check_texts(texts: Sequence[str], single: bool, limits: Limits) -> None:
