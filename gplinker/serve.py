@@ -90,19 +90,14 @@ class MicroBatcher:
         max_queue: int,
         executor: Executor,
     ):
-        self._run, self.batch_size, self.max_wait, self.max_queue = (
-            run,
-            batch_size,
-            max_wait,
-            max_queue,
-        )
+        self._run, self._executor = run, executor
+        self.batch_size, self.max_wait, self.max_queue = batch_size, max_wait, max_queue
         self._queue: deque[_Waiting] = deque()
         self.queued = 0  # texts waiting
         self.batches = 0  # calls of `run` so far
         self.texts = 0  # texts they held: texts / batches is the mean batch
         self._last = 0  # requests the last batch held
         self._arrived = asyncio.Event()
-        self._executor = executor
         self._worker: asyncio.Task | None = None
 
     def start(self) -> None:
@@ -138,16 +133,15 @@ class MicroBatcher:
                 rows = await loop.run_in_executor(self._executor, self._run, texts)
             except Exception as e:  # a bug, not the client's: answer 500, keep serving
                 logger.exception("a batch of %d texts failed", len(texts))
-                rows, error = None, e
+                for w in batch:
+                    if not w.answer.done():
+                        w.answer.set_exception(e)
+                continue
             self.batches += 1
             self.texts += len(texts)
             k = 0
             for w in batch:
-                if w.answer.done():  # the client went away
-                    pass
-                elif rows is None:
-                    w.answer.set_exception(error)
-                else:
+                if not w.answer.done():  # else the client went away
                     w.answer.set_result(rows[k : k + len(w.texts)])
                 k += len(w.texts)
 
