@@ -62,6 +62,12 @@ class ModelConfig(_Section):
         description="hub name or folder; empty = the encoder's; 'wordpiece' = from data.train",
     )
     tokenizer_vocab_size: int = Field(3000, ge=100, description="size of a 'wordpiece' vocabulary")
+    split_digits: bool | None = Field(
+        None,
+        description="split digit runs from the letters they touch before WordPiece "
+        "('Oracle2019' -> 'Oracle', '2019'), so that a span can start or end between them; "
+        "empty = on for random-init encoders, off for pretrained ones (learnt without it)",
+    )
     vocab_min_count: int = Field(
         0,
         ge=0,

@@ -45,7 +45,12 @@ from gplinker.data.alignment import Encoded, encode_windows
 from gplinker.data.collate import Batch, bucketed_batches, collate
 from gplinker.data.labels import DropReport, HeadLabels
 from gplinker.data.reader import load_examples, read_examples
-from gplinker.data.tokenizer import build_wordpiece_tokenizer, cut_vocabulary, load_tokenizer
+from gplinker.data.tokenizer import (
+    build_wordpiece_tokenizer,
+    cut_vocabulary,
+    load_tokenizer,
+    with_split_digits,
+)
 from gplinker.errors import ConfigError, GPLinkerError
 from gplinker.losses import (
     factored_soft_multilabel_ce,
@@ -667,12 +672,16 @@ def _pretraining_texts(
 
 def _tokenizer(config: Config, train_examples: list[TextExample]) -> PreTrainedTokenizerFast:
     m = config.model
+    split = m.split_digits if m.split_digits is not None else not m.pretrained
     if m.tokenizer == "wordpiece":
-        return build_wordpiece_tokenizer((ex.text for ex in train_examples), m.tokenizer_vocab_size)
+        texts = (ex.text for ex in train_examples)
+        return build_wordpiece_tokenizer(texts, m.tokenizer_vocab_size, split_digits=split)
     name = m.tokenizer or m.encoder
     if name is None:
         raise ConfigError("set model.tokenizer (a folder, or 'wordpiece')", key="model.tokenizer")
     tokenizer = load_tokenizer(name)
+    if split:
+        tokenizer = with_split_digits(tokenizer)
     if m.vocab_min_count:
         tokenizer = cut_vocabulary(tokenizer, (ex.text for ex in train_examples), m.vocab_min_count)
         logger.info("vocabulary cut to the %d tokens of data.train", len(tokenizer))

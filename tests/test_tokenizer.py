@@ -114,3 +114,66 @@ def test_unknown_name_offline_says_give_a_local_folder() -> None:
 def test_folder_without_tokenizer_files_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(GPLinkerError, match="cannot load tokenizer from"):
         load_tokenizer(tmp_path)
+
+
+# ---- split_digits: letters and digits that touch become two words ---------------------------
+TOUCHING = "Oracle2019年3月裁员，AT&T2020年"
+
+
+def _tokens_and_offsets(tokenizer: PreTrainedTokenizerFast, text: str) -> list[tuple[str, str]]:
+    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    tokens = tokenizer.convert_ids_to_tokens(enc["input_ids"])
+    return [(t, text[s:e]) for t, (s, e) in zip(tokens, enc["offset_mapping"], strict=True)]
+
+
+def test_split_digits_makes_a_boundary_between_letters_and_digits(tmp_path: Path) -> None:
+    plain = build_wordpiece_tokenizer([TOUCHING])
+    split = build_wordpiece_tokenizer([TOUCHING], split_digits=True)
+    assert ("Oracle2019", "Oracle2019") in _tokens_and_offsets(plain, TOUCHING)
+    pieces = _tokens_and_offsets(split, TOUCHING)
+    assert pieces[:3] == [("Oracle", "Oracle"), ("2019", "2019"), ("年", "年")]
+    assert ("T", "T") in pieces and ("2020", "2020") in pieces
+    split.save_pretrained(tmp_path)
+    assert _tokens_and_offsets(load_tokenizer(tmp_path), TOUCHING) == pieces
+
+
+def test_split_digits_on_a_bert_folder_survives_save_and_load(tmp_path: Path) -> None:
+    """A BertTokenizer folder rebuilds BERT's own pre-tokenizer when it is loaded: the split
+    must be saved as a plain tokenizer.json, or a model would predict unlike it trained."""
+    from transformers import BertTokenizerFast
+
+    from gplinker.data.tokenizer import with_split_digits
+
+    words = [*SPECIAL_TOKENS, "oracle", "2019", "年", "3", "月"]
+    BertTokenizerFast(vocab={w: i for i, w in enumerate(words)}).save_pretrained(tmp_path / "bert")
+    bert = load_tokenizer(tmp_path / "bert")
+    text = "Oracle2019年3月"
+    assert [t for t, _ in _tokens_and_offsets(bert, text)] == ["[UNK]", "年", "3", "月"]
+    split = with_split_digits(bert)
+    expected = [("oracle", "Oracle"), ("2019", "2019"), ("年", "年"), ("3", "3"), ("月", "月")]
+    assert _tokens_and_offsets(split, text) == expected
+    assert split("年")["input_ids"] == bert("年")["input_ids"]  # same ids, [CLS] ... [SEP]
+    split.save_pretrained(tmp_path / "saved")
+    assert _tokens_and_offsets(load_tokenizer(tmp_path / "saved"), text) == expected
+
+
+@pytest.mark.parametrize(
+    ("pretrained", "option", "splits"),
+    [(False, None, True), (True, None, False), (False, False, False), (True, True, True)],
+)
+def test_split_digits_is_the_default_for_random_init_encoders(
+    pretrained: bool, option: bool | None, splits: bool
+) -> None:
+    from gplinker.config import Config
+    from gplinker.training import _tokenizer
+
+    config = Config.model_validate(
+        {
+            "task": "entity",
+            "data": {"train": "t.json"},
+            "model": {"pretrained": pretrained, "tokenizer": "wordpiece", "split_digits": option},
+        }
+    )
+    example = type("Example", (), {"text": TOUCHING})()
+    tokens = [t for t, _ in _tokens_and_offsets(_tokenizer(config, [example]), TOUCHING)]
+    assert ("2019" in tokens) is splits

@@ -4,6 +4,10 @@ The built tokenizer is for tests and the sample recipe: every Chinese character 
 token (BertNormalizer pads CJK characters with spaces), while runs of digits or Latin letters
 form multi-character WordPiece tokens such as "2019" or "Google" (and "AT", "&", "T" for
 "AT&T", whose punctuation the pre-tokenizer splits off), as in bert-base-chinese.
+
+BERT's pre-tokenizer keeps letters and digits that touch as one word: `Oracle2019年` gives
+`oracle2019` (one [UNK] in bert-base-chinese), so no span can start or end between them.
+`split_digits` adds the `tokenizers` Digits pre-tokenizer after it: `oracle`, `2019`.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import json
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
@@ -22,9 +27,10 @@ SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")  # ids 0..4, in 
 
 
 def build_wordpiece_tokenizer(
-    texts: Iterable[str], vocab_size: int = 3000
+    texts: Iterable[str], vocab_size: int = 3000, *, split_digits: bool = False
 ) -> PreTrainedTokenizerFast:
-    """Build a BERT-style WordPiece tokenizer from texts; same texts, same ids.
+    """Build a BERT-style WordPiece tokenizer from texts; same texts, same ids. split_digits:
+    digit runs are words of their own (see the module's docstring).
 
     The vocabulary is the special tokens (ids 0..4), every character as a word start and as a
     "##" continuation, then whole words (digit runs, Latin words) by frequency up to
@@ -35,7 +41,7 @@ def build_wordpiece_tokenizer(
     normalizer = normalizers.BertNormalizer(
         clean_text=True, handle_chinese_chars=True, strip_accents=False, lowercase=False
     )
-    pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    pre_tokenizer = _pre_tokenizer(pre_tokenizers.BertPreTokenizer(), split_digits)
     counts: Counter[str] = Counter()
     for text in texts:
         counts.update(w for w, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text)))
@@ -63,6 +69,29 @@ def build_wordpiece_tokenizer(
         cls_token="[CLS]",
         sep_token="[SEP]",
         mask_token="[MASK]",
+    )
+
+
+def _pre_tokenizer(base: pre_tokenizers.PreTokenizer, split_digits: bool) -> Any:
+    if not split_digits:
+        return base
+    return pre_tokenizers.Sequence([base, pre_tokenizers.Digits(individual_digits=False)])
+
+
+def with_split_digits(tokenizer: PreTrainedTokenizerFast) -> PreTrainedTokenizerFast:
+    """The tokenizer with digit runs split from the letters they touch; the vocabulary is
+    unchanged. It comes back as a plain PreTrainedTokenizerFast of its tokenizer.json, as
+    cut_vocabulary's does: a BertTokenizer folder would rebuild BERT's pre-tokenizer when
+    loaded and lose the split, so a model folder would predict unlike it was trained."""
+    spec = json.loads(tokenizer.backend_tokenizer.to_str())
+    if spec.get("pre_tokenizer") is None:
+        raise GPLinkerError("split_digits needs a tokenizer with a pre-tokenizer (BERT-style)")
+    backend = Tokenizer.from_str(json.dumps(spec))
+    backend.pre_tokenizer = _pre_tokenizer(backend.pre_tokenizer, True)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        model_max_length=tokenizer.model_max_length,
+        **{name: getattr(tokenizer, name) for name in _SPECIAL_ATTRIBUTES},
     )
 
 
