@@ -40,7 +40,7 @@ from gplinker.checkpoint import (
     restore_rng,
     save_checkpoint,
 )
-from gplinker.config import Config, DataConfig, config_to_yaml
+from gplinker.config import Config, DataConfig, ModelConfig, config_to_yaml
 from gplinker.data.alignment import Encoded, encode_windows
 from gplinker.data.collate import Batch, bucketed_batches, collate
 from gplinker.data.labels import DropReport, HeadLabels
@@ -228,7 +228,9 @@ def setup(config: Config, *, resume: bool = False) -> Run:
     schema = task.read_schema(config.data.schema_file, config.data.train)
     train_examples, dev_examples = _read_data(config, task, schema)
     # a resumed run keeps its vocabulary (a built one could differ if the data changed)
-    tokenizer = load_tokenizer(checkpoint) if checkpoint else _tokenizer(config, train_examples)
+    tokenizer = (
+        load_tokenizer(checkpoint) if checkpoint else build_tokenizer(config.model, train_examples)
+    )
     heads = task.heads(schema)
     model = GPLinkerModel.from_encoder(config.model, heads, len(tokenizer), task.name)
     n_params = sum(p.numel() for p in model.parameters())
@@ -670,8 +672,11 @@ def _pretraining_texts(
     return kept
 
 
-def _tokenizer(config: Config, train_examples: list[TextExample]) -> PreTrainedTokenizerFast:
-    m = config.model
+def build_tokenizer(
+    m: ModelConfig, train_examples: Sequence[TextExample]
+) -> PreTrainedTokenizerFast:
+    """The tokenizer a run of this model config trains with (built from, or cut to, the
+    train texts); public so that `gplinker check` sees the very same tokens."""
     split = m.split_digits if m.split_digits is not None else not m.pretrained
     if m.tokenizer == "wordpiece":
         texts = (ex.text for ex in train_examples)
