@@ -7,6 +7,7 @@ way command-line overrides such as `data.train=my.json` are read.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -167,6 +168,11 @@ class Config(_Section):
     task: Literal["entity", "relation", "event"] = Field(
         "event", description="what to extract: entities, relation triples or events"
     )
+    data_root: Path | None = Field(
+        None,
+        description="where the data sets and models are (scripts/get_data.sh puts them in "
+        "DATA_ROOT/data/DATASET): ${data_root} in any path of the recipe is replaced by it",
+    )
     data: DataConfig
     model: ModelConfig = ModelConfig()
     pretrain: PretrainConfig = PretrainConfig()
@@ -203,6 +209,7 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
     if not isinstance(raw, dict):
         raise ConfigError("a config is a mapping of sections (data, model, train)", where=str(path))
     overridden = [_apply_override(raw, item) for item in overrides]
+    _expand_data_root(raw, raw.get("data_root"), path)
     try:
         return Config.model_validate(raw)
     except ValidationError as e:
@@ -225,6 +232,29 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
 def config_to_yaml(config: Config) -> str:
     """The resolved config, as written into every run folder."""
     return yaml.safe_dump(config.model_dump(mode="json"), allow_unicode=True, sort_keys=False)
+
+
+_VARIABLE = re.compile(r"\$\{([^}]*)\}")
+
+
+def _expand_data_root(node: Any, root: Any, path: Path, key: str = "") -> Any:
+    """Replace ${data_root} in every string of the raw config, in place; another ${...},
+    or ${data_root} with no data_root set, is a ConfigError naming the key."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            node[k] = _expand_data_root(v, root, path, f"{key}.{k}" if key else str(k))
+    elif isinstance(node, list):
+        node[:] = [_expand_data_root(v, root, path, f"{key}[{i}]") for i, v in enumerate(node)]
+    elif isinstance(node, str):
+        for name in _VARIABLE.findall(node):
+            if name != "data_root":
+                raise ConfigError(
+                    f"unknown ${{{name}}} (only ${{data_root}} is replaced)", key, str(path)
+                )
+            if root is None:
+                raise ConfigError("uses ${data_root}, which is not set", key, str(path))
+        return node.replace("${data_root}", str(root))
+    return node
 
 
 def _apply_override(raw: dict, item: str) -> str:

@@ -3,6 +3,15 @@
 #
 #   bash scripts/get_data.sh DATASET [DIR]     DATASET: duee, cluener, cmeee or duie
 #                                              (default DIR: ../shared/data/DATASET)
+#   bash scripts/get_data.sh tokenizer [DIR]   bert-base-chinese's tokenizer and config, no
+#                      weights, which the *-tiny recipes build their encoder from (default
+#                      DIR: ../shared/models/bert-base-chinese-tokenizer; from the Hugging
+#                      Face hub unless DATA_URL names a mirror)
+#
+# The recipes find them under data_root (../shared by default): after
+#   bash scripts/get_data.sh duee ROOT/data/duee && bash scripts/get_data.sh tokenizer \
+#     ROOT/models/bert-base-chinese-tokenizer
+# `gplinker train --config configs/duee-tiny.yaml data_root=ROOT` runs with no other edit.
 #
 # None of these is in this repository: each belongs to its publisher, under its own licence.
 #   duee     Baidu's DuEE 1.0: bash scripts/get_duee.sh (this script calls it).
@@ -40,6 +49,16 @@ case "$dataset" in
     )
     where="https://tianchi.aliyun.com/dataset/95414 (CBLUE; see the top of $0 for the split)"
     ;;
+  tokenizer)
+    sha=(
+      [vocab.txt]=45bbac6b341c319adc98a532532882e91a9cefc0329aa57bac9ae761c27b291c
+      [tokenizer.json]=55c5edcfb8936895e019b2d8f97dcb547734f25b29f95009155f4c8c15649aae
+      [tokenizer_config.json]=adac4eb1158c23ecf85b5215105c1d0bcc42e34d6a9f82d637018f4b7f0b1aa2
+      [config.json]=88af762cfb15fa9ce183c84dcbfdc9d635196ba635dfe81f265fdd21d67f4c4c
+    )
+    where="https://huggingface.co/bert-base-chinese"
+    DATA_URL=${DATA_URL:-https://huggingface.co/bert-base-chinese/resolve/main}
+    ;;
   duie)
     sha=(
       [train.json]=4be1f4472df80deca49a1725276267a4648693670a07106d4eb25a2e2825656f
@@ -49,11 +68,15 @@ case "$dataset" in
     where="https://www.luge.ai (DuIE; LIC2019)"
     ;;
   *)
-    echo "error: give a dataset: duee, cluener, cmeee or duie (got '${dataset}')" >&2
+    echo "error: give a dataset: duee, cluener, cmeee, duie or tokenizer (got '${dataset}')" >&2
     exit 2
     ;;
 esac
-dir=${2:-../shared/data/$dataset}
+if [ "$dataset" = tokenizer ]; then
+  dir=${2:-../shared/models/bert-base-chinese-tokenizer}
+else
+  dir=${2:-../shared/data/$dataset}
+fi
 mkdir -p "$dir" 2>/dev/null || true
 for f in "${!sha[@]}"; do
   if [ ! -f "$dir/$f" ] && [ -n "${DATA_URL:-}" ]; then

@@ -48,3 +48,21 @@ for f in "${!sha[@]}"; do
     echo "ok: $dir/$f"
   fi
 done
+# The masked-LM pretraining of configs/duee-tiny.yaml also reads LIC2020's test1.json (texts
+# without labels): https://aistudio.baidu.com/aistudio/competition/detail/32 (sign in).
+t1="$dir/lic2020_release/test1.json"
+if [ ! -f "$t1" ] && [ -n "${DUEE_URL:-}" ]; then
+  mkdir -p "$dir/lic2020_release"
+  curl -fsSL --connect-timeout 20 --max-time 120 -o "$t1.part" "$DUEE_URL/test1.json" \
+    && mv "$t1.part" "$t1" || rm -f "$t1.part"
+fi
+if [ ! -f "$t1" ]; then
+  echo "warning: $t1 is missing: configs/duee-tiny.yaml pretrains on it. Get LIC2020's" \
+    "test1.json from https://aistudio.baidu.com/aistudio/competition/detail/32 into" \
+    "$dir/lic2020_release/, or train with pretrain.texts=[]" >&2
+elif [ "$(sha256sum "$t1" | cut -d' ' -f1)" != \
+  33a7191559394013ca486ede3c05d15cd35ffd61bf0387544cda49518b444856 ]; then
+  echo "warning: $t1 differs from the LIC2020 test1.json the published figures use" >&2
+else
+  echo "ok: $t1"
+fi

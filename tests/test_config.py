@@ -141,3 +141,43 @@ def test_config_to_yaml_loads_back_equal(tmp_path: Path, name: str):
     config = load_config(CONFIGS / name, ["train.lr=3e-5"])
     again = load_config(write(tmp_path, config_to_yaml(config)))
     assert again == config
+
+
+# ---- ${data_root}: one key says where the data sets are ----------------------------------------
+def _paths(config: Config) -> list[str]:
+    d, m = config.data, config.model
+    found = [d.train, d.dev, d.schema_file, *config.pretrain.texts, m.encoder, m.tokenizer]
+    return [str(p) for p in found if p is not None]
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in CONFIGS.glob("*.yaml")))
+def test_every_recipe_path_moves_with_data_root(name: str):
+    """After `get_data.sh DATASET ROOT/data/DATASET`, data_root=ROOT is the only override."""
+    raw = (CONFIGS / name).read_text(encoding="utf-8")
+    assert "../shared" not in raw.replace("data_root: ../shared", ""), "a path not under data_root"
+    moved = load_config(CONFIGS / name, ["data_root=/elsewhere"])
+    if "${data_root}" in raw:
+        local = [p for p in _paths(moved) if not p.startswith(("hfl/", "bert-base"))]  # hub names
+        assert local and all(p.startswith("/elsewhere/") for p in local), local
+
+
+def test_data_root_is_replaced_in_strings_and_lists(tmp_path: Path):
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "data_root: /d\ntask: entity\ndata:\n  train: ${data_root}/a/train.json\n"
+        'pretrain:\n  texts: ["${data_root}/t1.json", other.json]\n'
+    )
+    config = load_config(path)
+    assert str(config.data.train) == "/d/a/train.json"
+    assert [str(p) for p in config.pretrain.texts] == ["/d/t1.json", "other.json"]
+    assert str(load_config(path, ["data_root=rel"]).data.train) == "rel/a/train.json"
+
+
+def test_data_root_unset_or_another_variable_is_an_error_naming_the_key(tmp_path: Path):
+    path = tmp_path / "c.yaml"
+    path.write_text("task: entity\ndata:\n  train: ${data_root}/train.json\n")
+    with pytest.raises(ConfigError, match=r"data\.train: uses \$\{data_root\}, which is not set"):
+        load_config(path)
+    path.write_text("task: entity\ndata_root: /d\ndata:\n  train: ${HOME}/train.json\n")
+    with pytest.raises(ConfigError, match=r"data\.train: unknown \$\{HOME\}"):
+        load_config(path)

@@ -395,3 +395,20 @@ def test_collect_records_the_lever_and_what_it_is_measured_against(tmp_path: Pat
     assert collect_result.main([*argv, str(out)]) == 0
     record = json.loads(out.read_text(encoding="utf-8"))
     assert (record["lever"], record["previous"]) == ("vocab cut", "old")
+
+
+def test_get_data_tokenizer_downloads_from_the_hub_or_a_mirror(tmp_path: Path) -> None:
+    """No DATA_URL: the hub is asked (unreachable here: one line); a mirror is used as is."""
+    script = str(ROOT / "scripts" / "get_data.sh")
+    out = subprocess.run(
+        ["bash", script, "tokenizer", str(tmp_path / "tok")],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "DATA_URL": "http://127.0.0.1:9/nothing"},
+    )
+    assert out.returncode == 1 and out.stderr.startswith("error: could not download")
+    assert "http://127.0.0.1:9/nothing/" in out.stderr
+    assert (
+        "huggingface.co/bert-base-chinese/resolve/main"
+        in (ROOT / "scripts/get_data.sh").read_text()
+    )
