@@ -20,6 +20,9 @@ from gplinker.errors import GPLinkerError, InputError
 app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
+    # docstring paragraphs reflow to the terminal's width (their own line breaks are only
+    # where the source wraps): Markdown joins a paragraph's lines, a blank line parts them
+    rich_markup_mode="markdown",
     help="Chinese information extraction with GPLinker: entities (CLUENER, CMeEE), relation "
     "triples (DuIE) and events (DuEE) from GlobalPointer heads. Train a model on JSONL, "
     "extract from new text, and score predictions against gold. "

@@ -7,7 +7,7 @@ import json
 import logging
 import secrets
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +21,6 @@ from accelerate.utils import (
     get_int_from_env,
     parse_flag_from_env,
 )
-from tqdm.auto import tqdm
 from transformers import PreTrainedTokenizerFast
 
 from gplinker import tasks
@@ -31,8 +30,10 @@ from gplinker.data.reader import STDIN, BadLine, read_lines, write_jsonl
 from gplinker.data.tokenizer import load_tokenizer
 from gplinker.errors import GPLinkerError, InputError
 from gplinker.files import atomic_folder
+from gplinker.formats import OUTPUT_FORMATS, OutputFormat, converted, writer
 from gplinker.modeling.global_pointer import PointerSpec
 from gplinker.modeling.model import WEIGHTS_NAME, GPLinkerModel
+from gplinker.progress import progress_bar
 from gplinker.tasks.base import Task
 
 logger = logging.getLogger(__name__)
@@ -141,7 +142,7 @@ class GPLinker:
         flat = [(t, w) for t, ws in enumerate(windows) for w in ws]
         found: list[Any] = [None] * len(flat)
         batches = length_sorted_batches([len(w) for _, w in flat], batch_size)
-        for idx in tqdm(batches, desc="predict", disable=not progress, leave=False):
+        for idx in progress_bar(batches, desc="predict", disable=not progress, leave=False):
             batch = collate([(flat[i][1], None) for i in idx]).to(self.device)
             # EGP: candidates straight from the factored parts, no [B, H, L, L] tensor
             out = self.model(batch.input_ids, batch.attention_mask, factored=True)
@@ -208,6 +209,7 @@ def predict_file(
     device: str | None = None,
     on_error: OnError = "fail",
     progress: bool = True,
+    format: OutputFormat = "jsonl",
 ) -> PredictSummary:
     """JSONL in -> JSONL out ("-" = stdin / stdout): one line per input line, in order, ids
     kept (a line without "id" gets "line-N", N its line number).
@@ -229,9 +231,16 @@ def predict_file(
     memory stays constant) and removes them. The output and the counts are those of one
     process. In fail mode every process stops at the bad line and nothing is left. stdin
     cannot be shared: it is an InputError.
+
+    format="doccano" or "label-studio" writes the rows as a file that tool imports as
+    pre-annotations (`gplinker.formats`): doccano's JSONL, or Label Studio's one JSON list
+    of tasks; error records and what the tool cannot take (an empty text for doccano) are
+    left out of it, counted in a warning.
     """
     if on_error not in ("fail", "record"):
         raise ValueError(f"on_error should be 'fail' or 'record', got {on_error!r}")
+    if format not in OUTPUT_FORMATS:
+        raise ValueError(f"format should be one of {', '.join(OUTPUT_FORMATS)}, got {format!r}")
     group = process_group()
     rank, n = (group.process_index, group.num_processes) if group else (0, 1)
     main = rank == 0
@@ -280,12 +289,17 @@ def predict_file(
             raise
         yield from predicted(chunk)
 
-    lines = tqdm(rows(), desc="lines", unit=" lines", disable=not (progress and main))
+    lines = progress_bar(rows(), desc="lines", unit=" lines", disable=not (progress and main))
+
+    def write(rows_out: Iterable[dict]) -> int:
+        """Into the output, in the format asked for: a sharded run's shards stay JSONL."""
+        return writer(format)(output, converted(rows_out, format, task.name))
+
     if n == 1:
-        written = write_jsonl(output, lines)
+        written = write(lines)
         return PredictSummary(counts["read"], written, counts["errors"], str(output))
 
-    return _write_sharded(lines, input, output, counts, rank, n)
+    return _write_sharded(lines, input, output, counts, rank, n, write)
 
 
 def _model_for(
@@ -322,8 +336,10 @@ def _write_sharded(
     counts: dict[str, int],
     rank: int,
     n: int,
+    write: Callable[[Iterable[dict]], int],
 ) -> PredictSummary:
-    """This process's rows into its shard; process 0 then merges the shards in order."""
+    """This process's rows into its shard; process 0 then merges the shards in order and
+    writes them out with `write`."""
     shards = shard_paths(output, n)
     if rank == 0:
         logger.info("predicting over %d processes, then merging %s", n, ", ".join(map(str, shards)))
@@ -340,7 +356,7 @@ def _write_sharded(
                 "did the input change while they read it?",
                 input,
             )
-        written = write_jsonl(output, merge_shards(shards))
+        written = write(merge_shards(shards))
     finally:
         for shard in shards:
             shard.unlink(missing_ok=True)

@@ -13,10 +13,10 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 from transformers import PreTrainedTokenizerFast
 
 from gplinker.data.collate import bucketed_batches
+from gplinker.progress import progress_bar
 
 logger = logging.getLogger(__name__)
 WARMUP_STEPS = 100
@@ -93,7 +93,7 @@ def pretrain_mlm(
     rng = random.Random(f"{seed}/mlm")
     encoder.train()
     steps, seen, recent = 0, 0, []
-    bar = tqdm(desc="masked LM", unit=" steps", leave=False)
+    bar = progress_bar(desc="masked LM", unit=" steps", leave=False)
     while time.monotonic() - started < 60 * minutes:
         for idx in bucketed_batches([len(x) for x in ids], batch_size, 50, rng):
             input_ids, attention = _pad([ids[i] for i in idx], tokenizer.pad_token_id)

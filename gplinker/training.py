@@ -27,7 +27,6 @@ from accelerate import Accelerator
 from accelerate.state import AcceleratorState
 from accelerate.utils import broadcast, gather_object, set_seed
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-from tqdm.auto import tqdm
 from transformers import PreTrainedTokenizerFast
 
 from gplinker import tasks
@@ -65,6 +64,7 @@ from gplinker.modeling.model import GPLinkerModel, ModelOutput
 from gplinker.optim import AdaX
 from gplinker.predict import GPLinker
 from gplinker.pretraining import pretrain_mlm
+from gplinker.progress import progress_bar
 from gplinker.tasks.base import Task, TextExample
 
 logger = logging.getLogger(__name__)
@@ -364,7 +364,7 @@ def train_epoch(run: Run, epoch: int) -> tuple[dict[str, Any], bool]:
     batches = _epoch_batches([len(enc) for enc, _ in run.items], run.config, epoch)
     if epoch != state.epoch:  # a new epoch (not the one a resume lands in)
         _start_epoch(state, epoch)
-    bar = tqdm(
+    bar = progress_bar(
         batches[state.batch :],
         desc=f"epoch {epoch}/{t.epochs}",
         leave=False,

@@ -10,8 +10,9 @@ PY=${PYTHON:-python3}
 . .venv/bin/activate
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 python -m pip install -q --upgrade pip 2>&1 | grep -v "is ignored" || true
+# numpy with it: torch imported without numpy warns "Failed to initialize NumPy" (twice)
 # shellcheck disable=SC2086
-python -m pip install -q ${GPLINKER_TORCH:-torch==2.13.0} 2>&1 | grep -v "is ignored" || true
+python -m pip install -q ${GPLINKER_TORCH:-torch==2.13.0} numpy 2>&1 | grep -v "is ignored" || true
 python -c "import torch" || { echo "error: torch did not install" >&2; exit 1; }
 pin=$(python -c 'import torch; print("torch==" + torch.__version__.split("+")[0])')
 python -m pip install -q -e ".[dev]" "$pin" 2>&1 | grep -v "is ignored" || true

@@ -181,3 +181,9 @@ def test_data_root_unset_or_another_variable_is_an_error_naming_the_key(tmp_path
     path.write_text("task: entity\ndata_root: /d\ndata:\n  train: ${HOME}/train.json\n")
     with pytest.raises(ConfigError, match=r"data\.train: unknown \$\{HOME\}"):
         load_config(path)
+
+
+@pytest.mark.parametrize("task", ["entity", "relation", "event"])
+def test_the_copy_me_templates_load_as_their_task(task: str):
+    config = load_config(CONFIGS / "templates" / f"{task}.yaml")
+    assert config.task == task and str(config.data.train) == "data/mine/train.json"
