@@ -165,7 +165,7 @@ def test_split_digits_is_the_default_for_random_init_encoders(
     pretrained: bool, option: bool | None, splits: bool
 ) -> None:
     from gplinker.config import Config
-    from gplinker.training import _tokenizer
+    from gplinker.training import build_tokenizer
 
     config = Config.model_validate(
         {
@@ -175,5 +175,5 @@ def test_split_digits_is_the_default_for_random_init_encoders(
         }
     )
     example = type("Example", (), {"text": TOUCHING})()
-    tokens = [t for t, _ in _tokens_and_offsets(_tokenizer(config, [example]), TOUCHING)]
+    tokens = [t for t, _ in _tokens_and_offsets(build_tokenizer(config.model, [example]), TOUCHING)]
     assert ("2019" in tokens) is splits
