@@ -1,4 +1,4 @@
-"""Command line: gplinker train / predict / serve / evaluate / view / plot. Each parses,
+"""Command line: gplinker train / predict / convert / serve / evaluate / view / plot. Each parses,
 calls the library once, prints a summary. Library errors (GPLinkerError) become one
 `error:` line and exit code 2."""
 
@@ -147,6 +147,14 @@ def predict(
             'is left); record = write {"id", "line", "error"} in its place and go on',
         ),
     ] = "fail",
+    output_format: Annotated[
+        Literal["jsonl", "doccano", "label-studio"],
+        typer.Option(
+            "--format",
+            help="jsonl = the lines below; doccano = its JSONL import, label-studio = one "
+            "JSON list of tasks with the records as predictions: pre-annotations to correct",
+        ),
+    ] = "jsonl",
 ) -> None:
     """Extract what the model was trained for: one output line per input line, same order,
     same ids.
@@ -165,6 +173,10 @@ def predict(
     into one output, identical to a one-process run, and prints the summary. --input must
     be a file there (stdin cannot be shared). On CPUs set ACCELERATE_USE_CPU=1 and add
     --multi_gpu to `accelerate launch` (docs/reliability.md).
+
+    --format doccano or label-studio writes a file for that tool to import instead, with
+    the mapping of `gplinker convert` (README: "From an annotation tool"); error records
+    and texts the tool refuses are left out of it, with a warning that counts them.
     """
     hint = None
     if on_error == "fail":
@@ -176,7 +188,13 @@ def predict(
 
             try:
                 summary = predict_file(
-                    model, input, output, batch_size=batch_size, device=device, on_error=on_error
+                    model,
+                    input,
+                    output,
+                    batch_size=batch_size,
+                    device=device,
+                    on_error=on_error,
+                    format=output_format,
                 )
             except GPLinkerError as e:
                 group = getattr(e, "process_group", None)
@@ -195,6 +213,55 @@ def predict(
         if group is not None:
             group.wait_for_everyone()
             group.destroy_process_group()
+
+
+@app.command()
+def convert(
+    input: Annotated[
+        Path,
+        typer.Argument(
+            exists=True,
+            dir_okay=False,
+            help="the tool's export: doccano JSONL, or Label Studio's JSON export",
+            metavar="INPUT",
+            show_default=False,
+        ),
+    ],
+    output: Annotated[str, typer.Option("--output", "-o", help="JSONL to write; - = stdout")],
+    tool: Annotated[
+        Literal["doccano", "label-studio"],
+        typer.Option("--from", help="the tool that exported INPUT", show_default=False),
+    ],
+    task: Annotated[
+        Literal["entity", "relation", "event"],
+        typer.Option(help="what to read the annotations as", show_default=False),
+    ],
+    offsets: Annotated[
+        Literal["utf-16", "code-points"] | None,
+        typer.Option(
+            help="how the export counts characters [default: doccano utf-16 (as the browser "
+            "does: an emoji counts two), Label Studio code-points]",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Convert an annotation tool's export into this project's JSONL, ready for `gplinker
+    train`.
+
+    Entities: every span, its label the type. Relations: each relation from a subject span
+    to an object span, labelled with the predicate (the spans' labels are the types).
+    Events (as PaddleNLP UIE): a span labelled `{event type}触发词` is a trigger; each
+    relation from it, labelled with the role, goes to an argument. Ids are kept (else
+    line-N or the task's id). A span whose text does not match, a relation to a missing
+    id or an ambiguous annotation stops with `error: file:line: what` (Label Studio: the
+    file and task); what the task's format has no place for is counted in the summary on
+    stderr. The output file appears whole or not at all.
+    """
+    with user_errors():
+        from gplinker.formats import convert_file
+
+        summary = convert_file(input, output, tool=tool, task=task, offsets=offsets)
+        typer.echo(str(summary), err=True)
 
 
 @app.command()
