@@ -538,3 +538,24 @@ def test_predict_format_files_reimport_to_the_predicted_records(
         assert {i: set(r) for i, r in reimported.items()} == {
             i: set(r) for i, r in expected.items()
         }, tool
+
+
+def test_two_processes_write_the_same_tool_file_as_one(tmp_path: Path) -> None:
+    """Sharded, the shards stay JSONL and process 0 converts once it has merged them: a
+    bad line's error record left out of one shard cannot shift the others' lines."""
+    from test_distributed import launch, one_process_predict
+
+    model = tiny_model_folder("event", tmp_path / "model")
+    texts = task_texts("event", "dev")[:5]
+    lines = [json.dumps({"id": str(i), "text": t}, ensure_ascii=False) for i, t in enumerate(texts)]
+    lines.insert(2, '{"id": "bad", "text": ')  # process 0 reads it as its 2nd line
+    src = tmp_path / "in.jsonl"
+    src.write_text("\n".join(lines) + "\n", "utf-8")
+    common = ["--model", str(model), "--input", str(src), "--batch-size", "1",
+              "--on-error", "record", "--format", "label-studio"]  # fmt: skip
+    one, two = tmp_path / "one.json", tmp_path / "two.json"
+    one_process_predict(*common, "--output", str(one))
+    result = launch(["-q", "predict", *common, "--output", str(two)])
+    assert result.returncode == 0, result.stderr
+    assert two.read_bytes() == one.read_bytes()
+    assert [t["data"]["id"] for t in json.loads(two.read_text("utf-8"))] == list("01234")
