@@ -1,6 +1,6 @@
-"""Command line: gplinker train / predict / convert / serve / evaluate / view / plot. Each parses,
-calls the library once, prints a summary. Library errors (GPLinkerError) become one
-`error:` line and exit code 2."""
+"""Command line: gplinker train / predict / convert / serve / evaluate / schema / check / view /
+plot. Each parses, calls the library once, prints a summary. Library errors (GPLinkerError)
+become one `error:` line and exit code 2."""
 
 from __future__ import annotations
 
@@ -393,6 +393,194 @@ def evaluate(
             typer.echo(format_metrics(results))
             for name, why in skipped.items():
                 typer.echo(f"not scored: {name} F1 ({why} in {pred})")
+
+
+@app.command()
+def schema(
+    source: Annotated[
+        Path,
+        typer.Option(
+            "--from",
+            exists=True,
+            dir_okay=False,
+            help="training JSONL (any format the task reads)",
+            show_default=False,
+        ),
+    ],
+    task: Annotated[
+        Literal["entity", "relation", "event"] | None,
+        typer.Option(
+            help="default: told by the file's keys (entities/label, spo_list, event_list)"
+        ),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", dir_okay=False, help="schema file to write (default: stdout)"
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help='print {"task", "schema", "counts"} on stdout instead of the table on stderr',
+        ),
+    ] = False,
+) -> None:
+    """Write the schema a training file implies, for data without a schema file.
+
+    Every label the file uses, names sorted, in the task's own schema format (the one
+    `data.schema_file` and a model folder's schema.json take): entity types; event types
+    with their roles; predicates with their subject and object types (a predicate seen with
+    several type pairs keeps its most frequent). A table of the counts behind it goes to
+    stderr. A bad line stops with `error: file:line: what`.
+    """
+    with user_errors():
+        from gplinker.check import implied_schema
+
+        found = implied_schema(source, task)
+        text = json.dumps(found.schema.to_json(), ensure_ascii=False, indent=1)
+        if output is not None:
+            try:
+                output.write_text(text + "\n", encoding="utf-8")
+            except OSError as e:
+                raise InputError(f"cannot write: {e.strerror or e}", output) from e
+        if as_json:
+            typer.echo(json.dumps(found.to_json(), ensure_ascii=False, indent=1))
+            return
+        if output is None:
+            typer.echo(text)
+        typer.echo(found.table(), err=True)
+        if output is not None:
+            typer.echo(f"wrote {output} ({len(found.rows)} rows counted)", err=True)
+
+
+@app.command()
+def check(
+    words: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="the JSONL files to check, the training file first; with --config: "
+            "overrides such as model.split_digits=true",
+            metavar="[DATA.jsonl... | KEY=VALUE...]",
+            show_default=False,
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            "-c",
+            exists=True,
+            dir_okay=False,
+            help="YAML recipe: check its data.train and data.dev with its tokenizer",
+        ),
+    ] = None,
+    task: Annotated[
+        Literal["entity", "relation", "event"] | None,
+        typer.Option(help="files only; default: told by the first file's keys"),
+    ] = None,
+    schema: Annotated[
+        Path | None,
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            help="files only; the labels (default: those of the first file)",
+        ),
+    ] = None,
+    tokenizer: Annotated[
+        str | None,
+        typer.Option(
+            help="files only; a tokenizer folder or hub name, or 'wordpiece' (built from the "
+            "first file, as for a random-init model) [default: wordpiece]",
+            show_default=False,
+        ),
+    ] = None,
+    split_digits: Annotated[
+        bool | None,
+        typer.Option(
+            "--split-digits/--no-split-digits",
+            help="files only; split digit runs from the letters they touch (default: "
+            "training's, on for 'wordpiece', off for a folder)",
+            show_default=False,
+        ),
+    ] = None,
+    max_length: Annotated[
+        int | None,
+        typer.Option(min=8, max=4096, help="files only; tokens per window [default: 128]"),
+    ] = None,
+    windows: Annotated[
+        bool | None,
+        typer.Option(
+            "--windows/--no-windows",
+            help="files only; cover long texts with overlapping windows, or cut them "
+            "[default: windows]",
+            show_default=False,
+        ),
+    ] = None,
+    window_overlap: Annotated[
+        int | None,
+        typer.Option(min=0, help="files only; tokens shared by windows [default: 32]"),
+    ] = None,
+    examples: Annotated[int, typer.Option(min=0, help="examples shown per kind")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+) -> None:
+    """Before training, report what the model will and will not see of a data set.
+
+    `gplinker check --config RECIPE [KEY=VALUE...]` checks the recipe's data.train and
+    data.dev with the tokenizer, max_length and windows its training run would build;
+    `gplinker check DATA.jsonl... --task T` checks files, the first one as training data.
+
+    The report counts spans per label and file, then lists, each with a count and its first
+    examples as file:line: errors (bad lines, duplicate ids, empty files, labels the schema
+    lacks) and warnings (spans off token boundaries, with the tokens around them; spans
+    that no window holds whole; strings their text lacks; spans with whitespace at an edge;
+    texts of a file already in an earlier one, i.e. train texts in dev; schema labels
+    the training file never uses). Exit code 1 with errors, 0 with warnings only (2: the
+    check itself could not run).
+    """
+    with user_errors():
+        from gplinker import check as checking
+
+        given = {
+            "--task": task,
+            "--schema": schema,
+            "--tokenizer": tokenizer,
+            "--split-digits": split_digits,
+            "--max-length": max_length,
+            "--windows": windows,
+            "--window-overlap": window_overlap,
+        }
+        if config is not None:
+            from gplinker import config as cfg
+
+            extra = [name for name, value in given.items() if value is not None]
+            if extra:
+                raise GPLinkerError(
+                    f"{', '.join(extra)}: for files only; with --config give KEY=VALUE "
+                    "overrides (e.g. model.tokenizer=..., data.max_length=256)"
+                )
+            conf = cfg.load_config(config, words or [])
+            report = checking.check_config(conf, max_shown=examples, progress=True)
+        else:
+            report = checking.check_data(
+                [Path(w) for w in words or []],
+                task,
+                schema_file=schema,
+                tokenizer=tokenizer or "wordpiece",
+                split_digits=split_digits,
+                max_length=max_length or 128,
+                windows=windows is not False,
+                window_overlap=32 if window_overlap is None else window_overlap,
+                max_shown=examples,
+                progress=True,
+            )
+        if as_json:
+            typer.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=1))
+        else:
+            typer.echo(checking.format_report(report))
+    if report.exit_code:
+        raise typer.Exit(report.exit_code)
 
 
 @app.command()

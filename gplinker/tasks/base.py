@@ -23,6 +23,9 @@ from gplinker.metrics import PRF
 from gplinker.modeling.global_pointer import Factored, PointerSpec
 
 Scores = Mapping[str, Tensor | Factored]  # head name -> [B, H, L, L] scores or their parts
+# a schema label by its names: (type,) for entities, (event_type, role) for events,
+# (predicate, "subject" | "object") for relations
+Label = tuple[str, ...]
 
 
 class TextExample(Protocol):
@@ -114,4 +117,19 @@ class Task(Protocol):
     def read_scored(self, path: Path, schema: Any | None) -> dict[str, Any]:
         """A gold or prediction file for `gplinker evaluate`, by id; InputError on a bad
         line."""
+        ...
+
+    def spans(self, example: Any) -> list[tuple[Label, str, int | None]]:
+        """Every gold span of the example as (label, its text, its char start; None where
+        the text lacks the string): what `gplinker check` aligns."""
+        ...
+
+    def schema_labels(self, schema: Any) -> list[Label]:
+        """A schema's labels in its order, named as `spans` names them."""
+        ...
+
+    def collect_schema(self, examples: Sequence[Any]) -> tuple[Any, list[tuple[Label, int]]]:
+        """The schema the examples imply (names sorted) and its rows counted, for a user
+        with data but no schema file (`gplinker schema --from`); InputError where the data
+        lacks what the schema needs."""
         ...

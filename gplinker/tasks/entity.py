@@ -13,6 +13,7 @@ entities alone (`EntityTask.evaluate`).
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +41,7 @@ from gplinker.decoding import cells_above, top_k
 from gplinker.errors import InputError
 from gplinker.metrics import PRF, exact_prf
 from gplinker.modeling.global_pointer import Factored, PointerSpec
-from gplinker.tasks.base import Scores
+from gplinker.tasks.base import Label, Scores
 
 HEAD = "entity"
 UNKNOWN_TYPE = "unknown type"
@@ -397,6 +398,19 @@ class EntityTask:
     def read_scored(self, path: Path, schema: EntitySchema | None) -> dict[str, list[Entity]]:
         """A gold or prediction file in either format, by id; InputError on a bad line."""
         return {ex.id: list(ex.entities) for ex in read_examples(path, parse=self.parse(schema))}
+
+    def spans(self, example: EntityExample) -> list[tuple[Label, str, int | None]]:
+        return [((e.type,), e.text, e.start) for e in example.entities]
+
+    def schema_labels(self, schema: EntitySchema) -> list[Label]:
+        return [(t,) for t in schema.types]
+
+    def collect_schema(
+        self, examples: Sequence[EntityExample]
+    ) -> tuple[EntitySchema, list[tuple[Label, int]]]:
+        """The sorted types, as `read_schema` collects them without a file."""
+        counts = Counter(e.type for ex in examples for e in ex.entities)
+        return EntitySchema(sorted(counts)), [((t,), counts[t]) for t in sorted(counts)]
 
 
 def _entities(

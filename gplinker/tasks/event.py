@@ -6,6 +6,7 @@ official F1)."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -16,8 +17,8 @@ from gplinker.decoding import Decoded, decode_sentences, merge_windows
 from gplinker.errors import ConfigError
 from gplinker.metrics import PRF, evaluate, read_scored_file, unscored
 from gplinker.modeling.global_pointer import PointerSpec
-from gplinker.schema import Argument, Event, EventRecord, Example, Schema
-from gplinker.tasks.base import Scores
+from gplinker.schema import TRIGGER, Argument, Event, EventRecord, Example, Schema
+from gplinker.tasks.base import Label, Scores
 
 
 class EventTask:
@@ -104,6 +105,32 @@ class EventTask:
 
     def read_scored(self, path: Path, schema: Schema | None) -> dict[str, tuple[EventRecord, ...]]:
         return read_scored_file(path, schema)
+
+    def spans(self, example: Example) -> list[tuple[Label, str, int | None]]:
+        """The trigger under (event_type, TRIGGER), each argument under its role."""
+        return [
+            ((ev.event_type, a.role), a.text, a.start)
+            for ev in example.events
+            for a in sorted(ev.arguments)
+        ]
+
+    def schema_labels(self, schema: Schema) -> list[Label]:
+        return list(schema.labels)
+
+    def collect_schema(self, examples: Sequence[Example]) -> tuple[Schema, list[tuple[Label, int]]]:
+        """Sorted event types with their sorted roles; rows: events per type, then
+        arguments per (type, role)."""
+        events = Counter(ev.event_type for ex in examples for ev in ex.events)
+        roles = Counter(
+            (ev.event_type, a.role)
+            for ex in examples
+            for ev in ex.events
+            for a in ev.arguments
+            if a.role != TRIGGER
+        )
+        schema = Schema({t: sorted(r for u, r in roles if u == t) for t in sorted(events)})
+        rows = [((t,), events[t]) for t in schema.event_types]
+        return schema, rows + [(label, roles[label]) for label in sorted(roles)]
 
 
 def _union_by_type(per_window: Iterable[Sequence[Event]]) -> list[Event]:

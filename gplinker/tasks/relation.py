@@ -15,6 +15,7 @@ metric, never a label, counted as not_found. Triples carry their subject and obj
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain
@@ -44,7 +45,7 @@ from gplinker.decoding import cells_above, top_k
 from gplinker.errors import ConfigError, InputError
 from gplinker.metrics import PRF, exact_prf
 from gplinker.modeling.global_pointer import Factored, PointerSpec
-from gplinker.tasks.base import Scores
+from gplinker.tasks.base import Label, Scores
 
 UNKNOWN_PREDICATE = "unknown predicate"
 EMPTY_PREDICATE = "empty predicate"
@@ -333,6 +334,39 @@ class RelationTask:
         self, path: Path, schema: RelationSchema | None
     ) -> dict[str, tuple[Triple, ...]]:
         return {ex.id: ex.triples for ex in read_examples(path, parse=self.parse(schema))}
+
+    def spans(self, example: RelationExample) -> list[tuple[Label, str, int | None]]:
+        """Each triple's subject and object, under (predicate, "subject" | "object")."""
+        return [
+            ((tr.predicate, part), span.text, span.start)
+            for tr in example.triples
+            for part, span in (("subject", tr.subject), ("object", tr.object))
+        ]
+
+    def schema_labels(self, schema: RelationSchema) -> list[Label]:
+        return [(p, part) for p, _, _ in schema.predicates for part in ("subject", "object")]
+
+    def collect_schema(
+        self, examples: Sequence[RelationExample]
+    ) -> tuple[RelationSchema, list[tuple[Label, int]]]:
+        """Sorted predicates, each with its most frequent (subject_type, object_type);
+        rows: triples per (predicate, subject_type, object_type), every pair seen."""
+        counts: Counter[tuple[str, str, str]] = Counter()
+        for ex in examples:
+            for tr in ex.triples:
+                if not (tr.subject_type and tr.object_type):
+                    raise InputError(
+                        f"a {tr.predicate!r} triple has no subject_type or object_type: a "
+                        "relation schema needs both",
+                        ex.where,
+                    )
+                counts[tr.predicate, tr.subject_type, tr.object_type] += 1
+        best: dict[str, tuple[str, str, str]] = {}
+        for row, n in sorted(counts.items()):  # sorted: of equal counts the first pair wins
+            if row[0] not in best or n > counts[best[row[0]]]:
+                best[row[0]] = row
+        schema = RelationSchema(best[p] for p in sorted(best))
+        return schema, [(row, counts[row]) for row in sorted(counts)]
 
 
 def _items(by_id: Mapping[str, Sequence[Triple]]) -> set[tuple[str, str, str, str]]:
