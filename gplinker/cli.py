@@ -11,7 +11,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import typer
 
@@ -539,48 +539,54 @@ def check(
     the training file never uses). Exit code 1 with errors, 0 with warnings only (2: the
     check itself could not run).
     """
+    given = {
+        "--task": task,
+        "--schema": schema,
+        "--tokenizer": tokenizer,
+        "--split-digits": split_digits,
+        "--max-length": max_length,
+        "--windows": windows,
+        "--window-overlap": window_overlap,
+    }
     with user_errors():
         from gplinker import check as checking
 
-        given = {
-            "--task": task,
-            "--schema": schema,
-            "--tokenizer": tokenizer,
-            "--split-digits": split_digits,
-            "--max-length": max_length,
-            "--windows": windows,
-            "--window-overlap": window_overlap,
-        }
-        if config is not None:
-            from gplinker import config as cfg
-
-            extra = [name for name, value in given.items() if value is not None]
-            if extra:
-                raise GPLinkerError(
-                    f"{', '.join(extra)}: for files only; with --config give KEY=VALUE "
-                    "overrides (e.g. model.tokenizer=..., data.max_length=256)"
-                )
-            conf = cfg.load_config(config, words or [])
-            report = checking.check_config(conf, max_shown=examples, progress=True)
-        else:
-            report = checking.check_data(
-                [Path(w) for w in words or []],
-                task,
-                schema_file=schema,
-                tokenizer=tokenizer or "wordpiece",
-                split_digits=split_digits,
-                max_length=max_length or 128,
-                windows=windows is not False,
-                window_overlap=32 if window_overlap is None else window_overlap,
-                max_shown=examples,
-                progress=True,
-            )
+        report = _check_report(words or [], config, given, examples)
         if as_json:
             typer.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=1))
         else:
             typer.echo(checking.format_report(report))
     if report.exit_code:
         raise typer.Exit(report.exit_code)
+
+
+def _check_report(words: list[str], config: Path | None, given: dict, examples: int) -> Any:
+    """The check of a recipe (words: its overrides) or of files (words: the files, `given`
+    the options for them)."""
+    from gplinker import check as checking
+
+    if config is not None:
+        from gplinker.config import load_config
+
+        extra = [name for name, value in given.items() if value is not None]
+        if extra:
+            raise GPLinkerError(
+                f"{', '.join(extra)}: for files only; with --config give KEY=VALUE "
+                "overrides (e.g. model.tokenizer=..., data.max_length=256)"
+            )
+        return checking.check_config(load_config(config, words), max_shown=examples, progress=True)
+    return checking.check_data(
+        [Path(w) for w in words],
+        given["--task"],
+        schema_file=given["--schema"],
+        tokenizer=given["--tokenizer"] or "wordpiece",
+        split_digits=given["--split-digits"],
+        max_length=given["--max-length"] or 128,
+        windows=given["--windows"] is not False,
+        window_overlap=32 if given["--window-overlap"] is None else given["--window-overlap"],
+        max_shown=examples,
+        progress=True,
+    )
 
 
 @app.command()

@@ -232,10 +232,8 @@ def predict_file(
     process. In fail mode every process stops at the bad line and nothing is left. stdin
     cannot be shared: it is an InputError.
 
-    format="doccano" or "label-studio" writes the rows as a file that tool imports as
-    pre-annotations (`gplinker.formats`): doccano's JSONL, or Label Studio's one JSON list
-    of tasks; error records and what the tool cannot take (an empty text for doccano) are
-    left out of it, counted in a warning.
+    format="doccano" | "label-studio": a pre-annotation file that tool imports
+    (`gplinker.formats`); what it cannot take (error records...) is counted in a warning.
     """
     if on_error not in ("fail", "record"):
         raise ValueError(f"on_error should be 'fail' or 'record', got {on_error!r}")
