@@ -531,13 +531,11 @@ def check(
     data.dev with the tokenizer, max_length and windows its training run would build;
     `gplinker check DATA.jsonl... --task T` checks files, the first one as training data.
 
-    The report counts spans per label and file, then lists, each with a count and its first
-    examples as file:line: errors (bad lines, duplicate ids, empty files, labels the schema
-    lacks) and warnings (spans off token boundaries, with the tokens around them; spans
-    that no window holds whole; strings their text lacks; spans with whitespace at an edge;
-    texts of a file already in an earlier one, i.e. train texts in dev; schema labels
-    the training file never uses). Exit code 1 with errors, 0 with warnings only (2: the
-    check itself could not run).
+    The report counts spans per label and file, then lists with counts and first examples
+    (file:line) errors: bad lines, duplicate ids, empty files, labels the schema lacks; and
+    warnings: spans off token boundaries (with the tokens around), spans no window holds,
+    strings their text lacks, whitespace at a span's edge, train texts in dev, schema
+    labels never used. Exit code 1 with errors, 0 with warnings only, 2 if it cannot run.
     """
     given = {
         "--task": task,
