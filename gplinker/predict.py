@@ -219,9 +219,10 @@ def predict_file(
     on_error="fail" raises it at the first one; "record" writes
     `{"id": <its id or null>, "line": N, "error": "<what>"}` in its place and goes on. Any
     string is a text; an empty one gets an empty list of records. Streams in chunks of
-    `chunk_size` lines: memory does not grow with the input, but for the table of ids used
-    to catch a reused one. A file output appears only when complete (temp file + rename):
-    a failed or interrupted run leaves neither it nor a temporary file.
+    `chunk_size` lines: memory does not grow with the input (the table of ids that catches a
+    reused one moves to a temporary file past 200,000 lines, data/ids.py). A file output
+    appears only when complete (temp file + rename): a failed or interrupted run leaves
+    neither it nor a temporary file.
 
     Launched as N > 1 processes (`accelerate launch`, torchrun), the input is sharded:
     every process reads every line, so all meet the same bad lines and reused ids, but

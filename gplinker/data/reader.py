@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from gplinker.data.ids import IdTable
 from gplinker.errors import InputError
 from gplinker.files import atomic_file
 from gplinker.schema import TRIGGER, Argument, Element, Event, EventRecord, Example, Schema
@@ -114,8 +115,7 @@ def _read_lines(
     parse: Parse,
 ) -> Iterator[Example | BadLine]:
     name = path if isinstance(path, str) else path.name
-    # the one thing that grows with the input: id -> line, to catch a reused id
-    seen: dict[str, int] = {}
+    seen = IdTable()  # id -> line, to catch a reused id; flat in memory (data/ids.py)
     lineno = 0
     try:
         for lineno, raw in enumerate(lines, 1):
@@ -123,9 +123,9 @@ def _read_lines(
                 ex = _read_line(raw, path, lineno, f"{name}:{lineno}", schema, blank_lines, parse)
                 if ex is None:
                     continue
-                if ex.id in seen:
+                if (first := seen.first_use(ex.id, lineno)) is not None:
                     raise InputError(
-                        f"id {ex.id!r} already used on line {seen[ex.id]}",
+                        f"id {ex.id!r} already used on line {first}",
                         path,
                         lineno,
                         kind=DUPLICATE_ID,
@@ -133,10 +133,11 @@ def _read_lines(
             except InputError as e:
                 yield BadLine(lineno, e, _line_id(raw, lineno))
                 continue
-            seen[ex.id] = lineno
             yield ex
     except OSError as e:
         raise InputError(f"cannot read: {e.strerror or e}", path, lineno + 1) from e
+    finally:
+        seen.close()
 
 
 def _read_line(
