@@ -155,6 +155,14 @@ def predict(
             "JSON list of tasks with the records as predictions: pre-annotations to correct",
         ),
     ] = "jsonl",
+    int8: Annotated[
+        bool,
+        typer.Option(
+            "--int8",
+            help="CPU: the encoder's Linear layers dynamically quantized to int8 (the heads "
+            "and the decoder stay fp32; docs/performance.md has its speed and F1)",
+        ),
+    ] = False,
 ) -> None:
     """Extract what the model was trained for: one output line per input line, same order,
     same ids.
@@ -195,6 +203,7 @@ def predict(
                     device=device,
                     on_error=on_error,
                     format=output_format,
+                    int8=int8,
                 )
             except GPLinkerError as e:
                 group = getattr(e, "process_group", None)
@@ -312,6 +321,9 @@ def serve(
     ] = None,
     device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 (default: best)")] = None,
     access_log: Annotated[bool, typer.Option(help="log every request")] = False,
+    int8: Annotated[
+        bool, typer.Option("--int8", help="CPU: the encoder quantized to int8 (see predict)")
+    ] = False,
 ) -> None:
     """Serve a model over HTTP: POST /extract, GET /schema, GET /health, the page at /, the
     OpenAPI docs at /docs.
@@ -347,6 +359,7 @@ def serve(
             cors=cors or (),
             device=device,
             access_log=access_log,
+            int8=int8,
         )
 
 

@@ -74,16 +74,27 @@ class GPLinker:
 
     @classmethod
     def from_pretrained(
-        cls, directory: str | Path, *, device: str | None = None, max_candidates: int = 256
+        cls,
+        directory: str | Path,
+        *,
+        device: str | None = None,
+        max_candidates: int = 256,
+        int8: bool = False,
     ) -> GPLinker:
+        """int8: the encoder's Linear layers dynamically quantized, for CPUs
+        (GPLinkerModel.quantize_encoder)."""
         directory = Path(directory)
         if not directory.is_dir():
             raise GPLinkerError(
                 f"{directory}: no such model folder (models are not fetched from the hub; "
                 "give a local folder, e.g. a run's best/)"
             )
-        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        device = device or ("cpu" if int8 or not torch.cuda.is_available() else "cuda")
+        if int8 and torch.device(device).type != "cpu":
+            raise GPLinkerError(f"int8 runs on the CPU, not on {device}")
         model = GPLinkerModel.from_pretrained(directory).to(device).eval()
+        if int8:
+            model.quantize_encoder()
         tokenizer = load_tokenizer(directory)
         task = tasks.get(model.folder_config.task)
         schema = task.read_schema(directory / SCHEMA_NAME, None)
@@ -210,6 +221,7 @@ def predict_file(
     on_error: OnError = "fail",
     progress: bool = True,
     format: OutputFormat = "jsonl",
+    int8: bool = False,
 ) -> PredictSummary:
     """JSONL in -> JSONL out ("-" = stdin / stdout): one line per input line, in order, ids
     kept (a line without "id" gets "line-N", N its line number).
@@ -235,7 +247,7 @@ def predict_file(
 
     format="doccano" | "label-studio": a pre-annotation file that tool imports
     (`gplinker.formats`); what it cannot take (error records...) is counted in a warning.
-    """
+    int8: GPLinker.from_pretrained's (CPU)."""
     if on_error not in ("fail", "record"):
         raise ValueError(f"on_error should be 'fail' or 'record', got {on_error!r}")
     if format not in OUTPUT_FORMATS:
@@ -243,7 +255,7 @@ def predict_file(
     group = process_group()
     rank, n = (group.process_index, group.num_processes) if group else (0, 1)
     main = rank == 0
-    model = _model_for(model_dir, input, output, device, group)
+    model = _model_for(model_dir, input, output, device, group, int8)
     task, counts = model.task, {"read": 0, "errors": 0}
 
     def bad_line(item: BadLine) -> None:
@@ -307,6 +319,7 @@ def _model_for(
     output: str | Path,
     device: str | None,
     group: PartialState | None,
+    int8: bool = False,
 ) -> GPLinker:
     """The model, once the paths are known to work (a typo fails before it loads); each
     process of a sharded run on its own device unless `device` is given."""
@@ -322,7 +335,7 @@ def _model_for(
             return model_dir
         if group is not None and device is None:
             device = str(group.device)
-        return GPLinker.from_pretrained(model_dir, device=device)
+        return GPLinker.from_pretrained(model_dir, device=device, int8=int8)
     except GPLinkerError as e:
         _met_by_every_process(e, group)
         raise

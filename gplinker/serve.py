@@ -493,12 +493,13 @@ def run_server(
     cors: Sequence[str] = (),
     device: str | None = None,
     access_log: bool = False,
+    int8: bool = False,
 ) -> None:
     """Load the model and serve it until interrupted. On loopback only loopback Host
     headers are accepted; elsewhere any, and a missing API key is warned about."""
     import uvicorn
 
-    model = GPLinker.from_pretrained(model_dir, device=device)
+    model = GPLinker.from_pretrained(model_dir, device=device, int8=int8)
     if is_loopback(host):
         hosts: list[str] | None = LOOPBACK_HOSTS
     else:

@@ -10,15 +10,19 @@ Loading one reads only those two files: no pickle, and no code from the folder
 from __future__ import annotations
 
 import pickle
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+import torch
 from huggingface_hub.errors import StrictDataclassError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
+from torch.ao.nn.quantized.dynamic import Linear as DynamicQuantizedLinear
+from torch.ao.quantization import quantize_dynamic
 from transformers import CONFIG_MAPPING, AutoConfig, AutoModel, PretrainedConfig
 
 from gplinker.config import ModelConfig
@@ -150,7 +154,25 @@ class GPLinkerModel(nn.Module):
             encoder = _encoder_from_config(enc_config)
         return cls(encoder, heads, config.pointer, config.head_size, task)
 
+    @property
+    def int8(self) -> bool:
+        """Whether the encoder's Linear layers were quantized (`quantize_encoder`)."""
+        return any(isinstance(m, DynamicQuantizedLinear) for m in self.encoder.modules())
+
+    def quantize_encoder(self) -> GPLinkerModel:
+        """Dynamic int8 quantization of the encoder's Linear layers, for CPU inference
+        (weights int8, activations quantized per batch): the pointer heads and the decoder
+        stay fp32. In place; such a model is not saved (its folder keeps fp32 weights).
+        torch.ao.quantization warns that it is deprecated (for torchao, another package);
+        it still works in the torch this project pins, and the warnings are kept quiet."""
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*(deprecated|quantized tensor creation)")
+            quantize_dynamic(self.encoder, {nn.Linear}, dtype=torch.qint8, inplace=True)
+        return self
+
     def save_pretrained(self, directory: str | Path) -> None:
+        if self.int8:
+            raise GPLinkerError("an int8-quantized model is not saved: save the fp32 one")
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         (directory / CONFIG_NAME).write_text(
