@@ -163,6 +163,10 @@ def predict(
             "and the decoder stay fp32; docs/performance.md has its speed and F1)",
         ),
     ] = False,
+    backend: Annotated[
+        Literal["torch", "onnx"],
+        typer.Option(help="what runs the encoder: onnx = ONNX Runtime (gplinker export --onnx)"),
+    ] = "torch",
 ) -> None:
     """Extract what the model was trained for: one output line per input line, same order,
     same ids.
@@ -204,6 +208,7 @@ def predict(
                     on_error=on_error,
                     format=output_format,
                     int8=int8,
+                    backend=backend,
                 )
             except GPLinkerError as e:
                 group = getattr(e, "process_group", None)
@@ -324,6 +329,10 @@ def serve(
     int8: Annotated[
         bool, typer.Option("--int8", help="CPU: the encoder quantized to int8 (see predict)")
     ] = False,
+    backend: Annotated[
+        Literal["torch", "onnx"],
+        typer.Option(help="what runs the encoder: onnx = ONNX Runtime (gplinker export --onnx)"),
+    ] = "torch",
 ) -> None:
     """Serve a model over HTTP: POST /extract, GET /schema, GET /health, the page at /, the
     OpenAPI docs at /docs.
@@ -360,7 +369,31 @@ def serve(
             device=device,
             access_log=access_log,
             int8=int8,
+            backend=backend,
         )
+
+
+@app.command()
+def export(
+    model: Annotated[Path, typer.Option("--model", "-m", help="model folder (a run's best/)")],
+    onnx: Annotated[
+        Path, typer.Option("--onnx", file_okay=False, help="folder to write (may be --model)")
+    ],
+    int8: Annotated[bool, typer.Option(help="also write the int8-quantized encoder")] = True,
+) -> None:
+    """Export a model's encoder to ONNX, for `predict --backend onnx` and `serve --backend
+    onnx` on CPUs.
+
+    The folder written is the model folder plus encoder.onnx (and encoder.int8.onnx, its
+    weights quantized by onnxruntime, which --int8 then uses); the pointer heads and the
+    decoder stay in PyTorch, fp32. Needs the onnx extra: pip install -e ".[onnx]"."""
+    with user_errors():
+        from gplinker.export import export_onnx
+        from gplinker.predict import GPLinker
+
+        linker = GPLinker.from_pretrained(model, device="cpu")
+        for path in export_onnx(linker, model, onnx, int8=int8):
+            typer.echo(f"wrote {path}", err=True)
 
 
 @app.command()

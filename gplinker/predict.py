@@ -29,6 +29,7 @@ from gplinker.data.collate import collate, length_sorted_batches
 from gplinker.data.reader import STDIN, BadLine, read_lines, write_jsonl
 from gplinker.data.tokenizer import load_tokenizer
 from gplinker.errors import GPLinkerError, InputError
+from gplinker.export import ONNX_INT8_NAME, ONNX_NAME, OrtEncoder
 from gplinker.files import atomic_folder
 from gplinker.formats import OUTPUT_FORMATS, OutputFormat, converted, writer
 from gplinker.modeling.global_pointer import PointerSpec
@@ -38,6 +39,7 @@ from gplinker.tasks.base import Task
 
 logger = logging.getLogger(__name__)
 SCHEMA_NAME = "schema.json"
+Backend = Literal["torch", "onnx"]  # what runs the encoder; the heads are always torch
 
 
 class GPLinker:
@@ -80,20 +82,27 @@ class GPLinker:
         device: str | None = None,
         max_candidates: int = 256,
         int8: bool = False,
+        backend: Backend = "torch",
     ) -> GPLinker:
         """int8: the encoder's Linear layers dynamically quantized, for CPUs
-        (GPLinkerModel.quantize_encoder)."""
+        (GPLinkerModel.quantize_encoder; with backend="onnx", the folder's int8 ONNX
+        encoder). backend="onnx": the encoder in ONNX Runtime (gplinker.export)."""
         directory = Path(directory)
         if not directory.is_dir():
             raise GPLinkerError(
                 f"{directory}: no such model folder (models are not fetched from the hub; "
                 "give a local folder, e.g. a run's best/)"
             )
-        device = device or ("cpu" if int8 or not torch.cuda.is_available() else "cuda")
-        if int8 and torch.device(device).type != "cpu":
-            raise GPLinkerError(f"int8 runs on the CPU, not on {device}")
+        cpu_only = int8 or backend == "onnx" or not torch.cuda.is_available()
+        device = device or ("cpu" if cpu_only else "cuda")
+        if (int8 or backend == "onnx") and torch.device(device).type != "cpu":
+            what = "the ONNX backend" if backend == "onnx" else "int8"
+            raise GPLinkerError(f"{what} runs on the CPU, not on {device}")
         model = GPLinkerModel.from_pretrained(directory).to(device).eval()
-        if int8:
+        if backend == "onnx":
+            name = ONNX_INT8_NAME if int8 else ONNX_NAME
+            model.encoder = OrtEncoder(directory / name, model.encoder.config)
+        elif int8:
             model.quantize_encoder()
         tokenizer = load_tokenizer(directory)
         task = tasks.get(model.folder_config.task)
@@ -222,6 +231,7 @@ def predict_file(
     progress: bool = True,
     format: OutputFormat = "jsonl",
     int8: bool = False,
+    backend: Backend = "torch",
 ) -> PredictSummary:
     """JSONL in -> JSONL out ("-" = stdin / stdout): one line per input line, in order, ids
     kept (a line without "id" gets "line-N", N its line number).
@@ -243,11 +253,8 @@ def predict_file(
     interleaves the shards into the output (`merge_shards`: one line of each in turn, so
     memory stays constant) and removes them. The output and the counts are those of one
     process. In fail mode every process stops at the bad line and nothing is left. stdin
-    cannot be shared: it is an InputError.
-
-    format="doccano" | "label-studio": a pre-annotation file that tool imports
-    (`gplinker.formats`); what it cannot take (error records...) is counted in a warning.
-    int8: GPLinker.from_pretrained's (CPU)."""
+    cannot be shared: it is an InputError. format="doccano" | "label-studio": a file that
+    tool imports as pre-annotations (`gplinker.formats`); int8, backend: from_pretrained's."""
     if on_error not in ("fail", "record"):
         raise ValueError(f"on_error should be 'fail' or 'record', got {on_error!r}")
     if format not in OUTPUT_FORMATS:
@@ -255,7 +262,7 @@ def predict_file(
     group = process_group()
     rank, n = (group.process_index, group.num_processes) if group else (0, 1)
     main = rank == 0
-    model = _model_for(model_dir, input, output, device, group, int8)
+    model = _model_for(model_dir, input, output, device, group, int8, backend)
     task, counts = model.task, {"read": 0, "errors": 0}
 
     def bad_line(item: BadLine) -> None:
@@ -320,6 +327,7 @@ def _model_for(
     device: str | None,
     group: PartialState | None,
     int8: bool = False,
+    backend: Backend = "torch",
 ) -> GPLinker:
     """The model, once the paths are known to work (a typo fails before it loads); each
     process of a sharded run on its own device unless `device` is given."""
@@ -335,7 +343,7 @@ def _model_for(
             return model_dir
         if group is not None and device is None:
             device = str(group.device)
-        return GPLinker.from_pretrained(model_dir, device=device, int8=int8)
+        return GPLinker.from_pretrained(model_dir, device=device, int8=int8, backend=backend)
     except GPLinkerError as e:
         _met_by_every_process(e, group)
         raise

@@ -35,7 +35,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gplinker.data.alignment import encode_windows
 from gplinker.data.reader import check_unicode
-from gplinker.predict import GPLinker
+from gplinker.predict import Backend, GPLinker
 from gplinker.view import render_page
 
 logger = logging.getLogger(__name__)
@@ -494,12 +494,13 @@ def run_server(
     device: str | None = None,
     access_log: bool = False,
     int8: bool = False,
+    backend: Backend = "torch",
 ) -> None:
     """Load the model and serve it until interrupted. On loopback only loopback Host
     headers are accepted; elsewhere any, and a missing API key is warned about."""
     import uvicorn
 
-    model = GPLinker.from_pretrained(model_dir, device=device, int8=int8)
+    model = GPLinker.from_pretrained(model_dir, device=device, int8=int8, backend=backend)
     if is_loopback(host):
         hosts: list[str] | None = LOOPBACK_HOSTS
     else:

@@ -1,0 +1,60 @@
+"""--backend onnx: the encoder exported by `gplinker export --onnx` and run by ONNX Runtime,
+the heads and decoder in PyTorch; the same records as the torch backend (fp32), scores
+close with the int8 encoder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import task_texts, tiny_model_folder
+from test_int8 import SCORE_TOLERANCE, scores
+from typer.testing import CliRunner
+
+from gplinker.cli import app
+from gplinker.errors import GPLinkerError
+from gplinker.predict import GPLinker
+
+pytest.importorskip("onnxruntime")
+TASKS = ["event", "entity", "relation"]
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("onnx")
+    out = {}
+    for task in TASKS:
+        folder = tiny_model_folder(task, root / task)
+        result = CliRunner().invoke(app, ["export", "-m", str(folder), "--onnx", str(folder)])
+        assert result.exit_code == 0, result.output
+        out[task] = folder
+    return out
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_onnx_finds_what_torch_finds(task: str, exported: dict[str, Path]) -> None:
+    texts = task_texts(task, "dev")[:24]
+    torch_found = GPLinker.from_pretrained(exported[task], device="cpu").extract(texts)
+    onnx = GPLinker.from_pretrained(exported[task], backend="onnx")
+    assert sum(map(len, torch_found)) > 0
+    assert onnx.extract(texts) == torch_found
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_onnx_int8_scores_stay_close(task: str, exported: dict[str, Path]) -> None:
+    texts = task_texts(task, "dev")[:16]
+    fp32 = scores(GPLinker.from_pretrained(exported[task], device="cpu"), texts)
+    int8 = scores(GPLinker.from_pretrained(exported[task], backend="onnx", int8=True), texts)
+    for name, s in fp32.items():
+        real = torch.isfinite(s) & (s.abs() < 1e6)
+        worst = (int8[name][real] - s[real]).abs().max() / s[real].std()
+        assert 0 < worst < SCORE_TOLERANCE, (name, float(worst))
+
+
+def test_onnx_needs_the_export_and_the_cpu(tmp_path: Path, exported: dict[str, Path]) -> None:
+    bare = tiny_model_folder("entity", tmp_path / "bare")
+    with pytest.raises(GPLinkerError, match="make it with gplinker export --onnx"):
+        GPLinker.from_pretrained(bare, backend="onnx")
+    with pytest.raises(GPLinkerError, match="runs on the CPU"):
+        GPLinker.from_pretrained(exported["entity"], backend="onnx", device="cuda")
