@@ -1,5 +1,5 @@
-"""Command line: gplinker train / predict / convert / serve / evaluate / schema / check / view /
-plot. Each parses, calls the library once, prints a summary. Library errors (GPLinkerError)
+"""Command line: gplinker train / predict / convert / serve / export / evaluate / schema / check /
+view / plot. Each parses, calls the library once, prints a summary. Library errors (GPLinkerError)
 become one `error:` line and exit code 2."""
 
 from __future__ import annotations
