@@ -7,9 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 from conftest import task_texts, tiny_model_folder
-from test_int8 import SCORE_TOLERANCE, scores
+from test_int8 import assert_close, scores
 from typer.testing import CliRunner
 
 from gplinker.cli import app
@@ -46,10 +45,7 @@ def test_onnx_int8_scores_stay_close(task: str, exported: dict[str, Path]) -> No
     texts = task_texts(task, "dev")[:16]
     fp32 = scores(GPLinker.from_pretrained(exported[task], device="cpu"), texts)
     int8 = scores(GPLinker.from_pretrained(exported[task], backend="onnx", int8=True), texts)
-    for name, s in fp32.items():
-        real = torch.isfinite(s) & (s.abs() < 1e6)
-        worst = (int8[name][real] - s[real]).abs().max() / s[real].std()
-        assert 0 < worst < SCORE_TOLERANCE, (name, float(worst))
+    assert_close(fp32, int8)
 
 
 def test_onnx_needs_the_export_and_the_cpu(tmp_path: Path, exported: dict[str, Path]) -> None:
