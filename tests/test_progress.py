@@ -26,3 +26,14 @@ def test_on_a_terminal_the_bar_is_tqdms_own() -> None:
     bar = progress_bar(range(3), file=Terminal())
     assert bar.mininterval == 0.1
     bar.close()
+
+
+def test_a_postfix_per_step_does_not_redraw_per_step() -> None:
+    """The masked-LM and epoch bars set the loss at every step."""
+    log = io.StringIO()
+    bar = progress_bar(desc="masked LM", unit=" steps", file=log)
+    for step in range(2000):
+        bar.update()
+        bar.set_postfix(loss=f"{step:.3f}")
+    bar.close()
+    assert log.getvalue().count("\r") <= 3, log.getvalue().count("\r")
