@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 import typer
 
+from gplinker.allocator import restart_with_tcmalloc
 from gplinker.errors import GPLinkerError, InputError
 
 app = typer.Typer(
@@ -711,4 +712,5 @@ def plot(
 
 
 def main() -> None:
+    restart_with_tcmalloc()  # before torch: the allocator is chosen when a process starts
     app()

@@ -29,7 +29,7 @@ from accelerate.utils import broadcast, gather_object, set_seed
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from transformers import PreTrainedTokenizerFast
 
-from gplinker import tasks
+from gplinker import allocator, tasks
 from gplinker.checkpoint import (
     CHECKPOINTS,
     TrainerState,
@@ -235,7 +235,8 @@ def setup(config: Config, *, resume: bool = False) -> Run:
     model = GPLinkerModel.from_encoder(config.model, heads, len(tokenizer), task.name)
     n_params = sum(p.numel() for p in model.parameters())
     logger.info(
-        "%s: %d train / %d dev texts, heads %s, %.2fM parameters, device %s, %d process(es)",
+        "%s: %d train / %d dev texts, heads %s, %.2fM parameters, device %s, %d process(es), "
+        "%s malloc",
         task.name,
         len(train_examples),
         len(dev_examples),
@@ -243,6 +244,7 @@ def setup(config: Config, *, resume: bool = False) -> Run:
         n_params / 1e6,
         accelerator.device,
         accelerator.num_processes,
+        allocator.active(),
     )
     items, dev_windows = _encode(config, task, schema, tokenizer, train_examples, dev_examples)
     mlm = {}

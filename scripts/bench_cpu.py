@@ -25,6 +25,7 @@ from pathlib import Path
 
 import torch
 
+from gplinker.config import load_config
 from gplinker.export import export_onnx
 from gplinker.predict import GPLinker, predict_file
 
@@ -40,7 +41,13 @@ VARIANTS = {  # name -> from_pretrained's options
     "onnx fp32": {"backend": "onnx"},
     "onnx int8": {"backend": "onnx", "int8": True},
 }
-SAMPLES = {"event": "sample", "entity": "sample-entity", "relation": "sample-relation"}
+DUEE = load_config(ROOT / "configs" / "duee-tiny.yaml")
+QUALITY = {  # label -> (trained model, its gold dev file); each one present is scored
+    "event sample": (ROOT / "runs/sample/best", ROOT / "data/sample/dev.json"),
+    "entity sample": (ROOT / "runs/sample-entity/best", ROOT / "data/sample-entity/dev.json"),
+    "relation sample": (ROOT / "runs/sample-relation/best", ROOT / "data/sample-relation/dev.json"),
+    "DuEE dev (duee-tiny)": (ROOT / DUEE.output_dir / "best", ROOT / str(DUEE.data.dev)),
+}
 
 
 def exported(folder: Path, into: Path) -> Path:
@@ -87,12 +94,11 @@ def main() -> None:
         for size, folder in folders.items():
             rows[size] = speed(folder, texts)
             print(size, rows[size], flush=True)
-        for task, name in SAMPLES.items():
-            if (ROOT / "runs" / name / "best").is_dir():
-                folder = exported(ROOT / "runs" / name / "best", Path(tmp) / name)
-                gold = ROOT / "data" / name / "dev.json"
-                quality[task] = {v: f1(folder, gold, o) for v, o in VARIANTS.items()}
-                print(task, quality[task], flush=True)
+        for label, (model, gold) in QUALITY.items():
+            if model.is_dir() and gold.is_file():
+                folder = exported(model, Path(tmp) / model.parent.name)
+                quality[label] = {v: f1(folder, gold, o) for v, o in VARIANTS.items()}
+                print(label, quality[label], flush=True)
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
     ).stdout.strip()
@@ -125,7 +131,7 @@ def report(result: dict) -> str:
         base = r["torch fp32"]
         cells = [f"{r[n]} (**{r[n] / base:.2f}×**)" for n in names]
         lines.append(f"| {size} | " + " | ".join(cells) + " |")
-    lines += ["", "| sample model | metric | " + " | ".join(names) + " |"]
+    lines += ["", "| model, dev set | metric | " + " | ".join(names) + " |"]
     lines.append("|---|---|" + "---:|" * len(names))
     for task, q in result["f1"].items():
         for metric in q["torch fp32"]:

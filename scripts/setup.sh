@@ -17,3 +17,13 @@ python -c "import torch" || { echo "error: torch did not install" >&2; exit 1; }
 pin=$(python -c 'import torch; print("torch==" + torch.__version__.split("+")[0])')
 python -m pip install -q -e ".[dev]" "$pin" 2>&1 | grep -v "is ignored" || true
 python -c "import gplinker, transformers, accelerate, networkx" || { echo "error: install failed" >&2; exit 1; }
+# tcmalloc: training's peak memory about a third lower and its steps faster than under
+# glibc's malloc (gplinker/allocator.py). Optional: without it gplinker runs on glibc.
+if ! ldconfig -p 2>/dev/null | grep -q libtcmalloc; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get > /dev/null; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q libtcmalloc-minimal4 > /dev/null 2>&1 \
+      || echo "note: could not install libtcmalloc-minimal4; gplinker uses glibc's malloc" >&2
+  else
+    echo "note: install libtcmalloc-minimal4 (gperftools) for less training memory" >&2
+  fi
+fi
