@@ -119,12 +119,16 @@ def profile(config_file: str, overrides: list[str]) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", required=True)
+    parser.add_argument("--config", help="the recipe to train (needed unless --report)")
+    parser.add_argument("--report", action="store_true", help="only rewrite the docs table")
     parser.add_argument("--allocator", choices=["tcmalloc", "system"], default="tcmalloc")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--name", default="run", help="the run's key in --out's runs")
     parser.add_argument("overrides", nargs="*", help="key=value, as `gplinker train` takes")
     args = parser.parse_args()
+    if args.report:
+        write_doc(json.loads(args.out.read_text(encoding="utf-8"))["runs"])
+        return
     if args.allocator == "tcmalloc":
         allocator.restart_with_tcmalloc(heavy=True)
     result = profile(args.config, args.overrides)
@@ -134,14 +138,18 @@ def main() -> None:
         runs = {**kept.get("runs", {}), args.name: result}
         text = json.dumps({"runs": runs}, indent=1, ensure_ascii=False)
         args.out.write_text(text + "\n", encoding="utf-8")
-        doc = DOC.read_text(encoding="utf-8")
-        table = report(runs)
-        if BEGIN in doc:
-            doc = doc[: doc.index(BEGIN)] + table + doc[doc.index(END) + len(END) :]
-        else:
-            doc += "\n## Training memory (issue 16)\n\n" + table + "\n"
-        DOC.write_text(doc, encoding="utf-8")
-        print(table)
+        write_doc(runs)
+
+
+def write_doc(runs: dict[str, dict]) -> None:
+    doc = DOC.read_text(encoding="utf-8")
+    table = report(runs)
+    if BEGIN in doc:
+        doc = doc[: doc.index(BEGIN)] + table + doc[doc.index(END) + len(END) :]
+    else:
+        doc += "\n## Training memory (issue 16)\n\n" + table + "\n"
+    DOC.write_text(doc, encoding="utf-8")
+    print(table)
 
 
 def shown_overrides(run: dict) -> str:
