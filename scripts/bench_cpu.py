@@ -32,8 +32,8 @@ from gplinker.predict import GPLinker, predict_file
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 from bench_serve import base_model  # noqa: E402
+from doc_tables import write_section  # noqa: E402
 
-DOC = ROOT / "docs" / "performance.md"
 BEGIN, END = "<!-- cpu-inference:begin -->", "<!-- cpu-inference:end -->"
 VARIANTS = {  # name -> from_pretrained's options
     "torch fp32": {},
@@ -107,13 +107,7 @@ def main() -> None:
     out = ROOT / "benchmarks" / "cpu_inference.json"
     out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     table = report(result)
-    doc = DOC.read_text(encoding="utf-8")
-    if BEGIN in doc:
-        doc = doc[: doc.index(BEGIN)] + table + doc[doc.index(END) + len(END) :]
-    else:
-        doc += "\n## CPU inference options (issue 16)\n\n" + table + "\n"
-    DOC.write_text(doc, encoding="utf-8")
-    print(table)
+    write_section(table, BEGIN, END, "CPU inference options (issue 16)")
 
 
 def report(result: dict) -> str:

@@ -22,12 +22,12 @@ import time
 from pathlib import Path
 
 import torch
+from doc_tables import write_section
 
 from gplinker.data.alignment import encode_windows
 from gplinker.predict import GPLinker
 
 ROOT = Path(__file__).resolve().parents[1]
-DOC = ROOT / "docs" / "performance.md"
 BEGIN, END = "<!-- long-text:begin -->", "<!-- long-text:end -->"
 LENGTHS = (1_000, 10_000, 100_000)
 
@@ -102,14 +102,8 @@ def main() -> None:
         ),
     }
     args.out.write_text(json.dumps({**meta, "rows": rows}, indent=1) + "\n", encoding="utf-8")
-    doc = DOC.read_text(encoding="utf-8")
     table = report(rows, meta)
-    if BEGIN in doc:
-        doc = doc[: doc.index(BEGIN)] + table + doc[doc.index(END) + len(END) :]
-    else:
-        doc += "\n## One long line (issue 12)\n\n" + table + "\n"
-    DOC.write_text(doc, encoding="utf-8")
-    print(table)
+    write_section(table, BEGIN, END, "One long line (issue 12)")
 
 
 if __name__ == "__main__":

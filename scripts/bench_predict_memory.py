@@ -24,6 +24,7 @@ from pathlib import Path
 
 import psutil
 import torch
+from doc_tables import write_section
 
 from gplinker import tasks
 from gplinker.config import ModelConfig
@@ -32,7 +33,6 @@ from gplinker.modeling.model import GPLinkerModel
 from gplinker.predict import GPLinker
 
 ROOT = Path(__file__).resolve().parents[1]
-DOC = ROOT / "docs" / "performance.md"
 BEGIN, END = "<!-- predict-memory:begin -->", "<!-- predict-memory:end -->"
 SAMPLE = ROOT / "data" / "sample-entity"
 FROM_LINE = 10_000
@@ -113,13 +113,7 @@ def main() -> None:
             END,
         ]
     )
-    doc = DOC.read_text(encoding="utf-8")
-    if BEGIN in doc:
-        doc = doc[: doc.index(BEGIN)] + table + doc[doc.index(END) + len(END) :]
-    else:
-        doc += "\n## Prediction memory over a million lines (issue 16)\n\n" + table + "\n"
-    DOC.write_text(doc, encoding="utf-8")
-    print(table)
+    write_section(table, BEGIN, END, "Prediction memory over a million lines (issue 16)")
 
 
 if __name__ == "__main__":

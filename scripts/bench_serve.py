@@ -33,11 +33,11 @@ from pathlib import Path
 
 import psutil
 import torch
+from doc_tables import write_section
 
 from gplinker.predict import GPLinker, predict_file
 
 ROOT = Path(__file__).resolve().parents[1]
-DOC = ROOT / "docs" / "performance.md"
 BEGIN, END = "<!-- serve:begin -->", "<!-- serve:end -->"
 CLIENTS = (1, 8, 32)
 
@@ -282,13 +282,7 @@ def main() -> None:
     }
     args.out.write_text(json.dumps({**meta, "models": results}, indent=1) + "\n")
     table = report(results, meta)
-    doc = DOC.read_text(encoding="utf-8")
-    if BEGIN in doc:
-        doc = doc[: doc.index(BEGIN)] + table + doc[doc.index(END) + len(END) :]
-    else:
-        doc += "\n## The HTTP service under load (issue 14)\n\n" + table + "\n"
-    DOC.write_text(doc, encoding="utf-8")
-    print(table)
+    write_section(table, BEGIN, END, "The HTTP service under load (issue 14)")
 
 
 if __name__ == "__main__":

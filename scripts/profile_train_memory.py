@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+from doc_tables import write_section
 
 from gplinker import allocator, training
 from gplinker.config import load_config
@@ -33,7 +34,6 @@ from gplinker.modeling import model as modeling
 
 MB = 2**20
 ROOT = Path(__file__).resolve().parents[1]
-DOC = ROOT / "docs" / "performance.md"
 BEGIN, END = "<!-- train-memory:begin -->", "<!-- train-memory:end -->"
 SHOWN = ["encode windows", "masked LM", "epoch steps", "dev evaluation"]  # the table's phases
 PHASES = {  # (module, attribute): phase name
@@ -142,14 +142,8 @@ def main() -> None:
 
 
 def write_doc(runs: dict[str, dict]) -> None:
-    doc = DOC.read_text(encoding="utf-8")
     table = report(runs)
-    if BEGIN in doc:
-        doc = doc[: doc.index(BEGIN)] + table + doc[doc.index(END) + len(END) :]
-    else:
-        doc += "\n## Training memory (issue 16)\n\n" + table + "\n"
-    DOC.write_text(doc, encoding="utf-8")
-    print(table)
+    write_section(table, BEGIN, END, "Training memory (issue 16)")
 
 
 def shown_overrides(run: dict) -> str:
