@@ -160,8 +160,9 @@ def predict(
         bool,
         typer.Option(
             "--int8",
-            help="CPU: the encoder's Linear layers dynamically quantized to int8 (the heads "
-            "and the decoder stay fp32; docs/performance.md has its speed and F1)",
+            help="CPU: the encoder's Linear layers dynamically quantized to int8, but for its "
+            "last layer's (the heads and the decoder stay fp32; docs/performance.md has its "
+            "speed and F1)",
         ),
     ] = False,
     backend: Annotated[
@@ -386,8 +387,9 @@ def export(
     onnx` on CPUs.
 
     The folder written is the model folder plus encoder.onnx (and encoder.int8.onnx, its
-    weights quantized by onnxruntime, which --int8 then uses); the pointer heads and the
-    decoder stay in PyTorch, fp32. Needs the onnx extra: pip install -e ".[onnx]"."""
+    weights but the last layer's quantized by onnxruntime, which --int8 then uses); the
+    pointer heads and the decoder stay in PyTorch, fp32. Needs the onnx extra:
+    pip install -e ".[onnx]"."""
     with user_errors():
         from gplinker.export import export_onnx
         from gplinker.predict import GPLinker

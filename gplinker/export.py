@@ -8,6 +8,7 @@ onnx and onnxruntime are an optional extra (`pip install -e ".[onnx]"`).
 
 from __future__ import annotations
 
+import re
 import shutil
 import warnings
 from pathlib import Path
@@ -17,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from gplinker.errors import GPLinkerError
+from gplinker.modeling.model import FP32_LAST_LAYERS, last_layers
 
 ONNX_NAME, ONNX_INT8_NAME = "encoder.onnx", "encoder.int8.onnx"
 INPUTS = ("input_ids", "attention_mask")
@@ -33,18 +35,22 @@ class _Hidden(nn.Module):
         return self.encoder(input_ids=input_ids, attention_mask=attention_mask)[0]
 
 
-def export_onnx(model: Any, source: Path, output: Path, *, int8: bool = True) -> list[Path]:
+def export_onnx(
+    model: Any, source: Path, output: Path, *, int8: bool = True, fp32_last: int = FP32_LAST_LAYERS
+) -> list[Path]:
     """Copy the model folder `source` to `output` and add its encoder as ONNX (and int8
-    ONNX); batch and length stay dynamic. `model`: the loaded fp32 GPLinker of `source`."""
+    ONNX, but for the MatMuls of its last `fp32_last` layers, as `--int8` in torch); batch
+    and length stay dynamic. `model`: the loaded fp32 GPLinker of `source`."""
     if output.resolve() != source.resolve():
         shutil.copytree(source, output, dirs_exist_ok=True)
     _require("onnx"), _require("onnxruntime")
+    encoder = model.model.encoder
     ids = torch.tensor([[model.tokenizer.cls_token_id] * 8] * 2)
     axes = {name: {0: "batch", 1: "length"} for name in (*INPUTS, "hidden")}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the tracer's notes on HF's mask code
         torch.onnx.export(
-            _Hidden(model.model.encoder).eval(), (ids, torch.ones_like(ids)),
+            _Hidden(encoder).eval(), (ids, torch.ones_like(ids)),
             str(output / ONNX_NAME), input_names=list(INPUTS), output_names=["hidden"],
             dynamic_axes=axes, dynamo=False,
         )  # fmt: skip
@@ -52,9 +58,21 @@ def export_onnx(model: Any, source: Path, output: Path, *, int8: bool = True) ->
     if int8:
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
-        quantize_dynamic(output / ONNX_NAME, output / ONNX_INT8_NAME, weight_type=QuantType.QInt8)
+        quantize_dynamic(
+            output / ONNX_NAME, output / ONNX_INT8_NAME, weight_type=QuantType.QInt8,
+            nodes_to_exclude=_nodes_under(output / ONNX_NAME, last_layers(encoder, fp32_last)),
+        )  # fmt: skip
         written.append(output / ONNX_INT8_NAME)
     return written
+
+
+def _nodes_under(path: Path, modules: list[str]) -> list[str]:
+    """The graph's nodes inside these encoder modules: the exporter names a node by its
+    module path under _Hidden, "/encoder/" + `encoder.layer.3` as `encoder/layer.3` + "/"."""
+    import onnx
+
+    scopes = tuple("/encoder/" + re.sub(r"\.(?=\D)", "/", m) + "/" for m in modules)
+    return [n.name for n in onnx.load(str(path)).graph.node if n.name.startswith(scopes)]
 
 
 class OrtEncoder(nn.Module):

@@ -84,8 +84,8 @@ class GPLinker:
         int8: bool = False,
         backend: Backend = "torch",
     ) -> GPLinker:
-        """int8: the encoder's Linear layers dynamically quantized, for CPUs
-        (GPLinkerModel.quantize_encoder; with backend="onnx", the folder's int8 ONNX
+        """int8: the encoder's Linear layers but its last layer's dynamically quantized, for
+        CPUs (GPLinkerModel.quantize_encoder; with backend="onnx", the folder's int8 ONNX
         encoder). backend="onnx": the encoder in ONNX Runtime (gplinker.export)."""
         directory = Path(directory)
         if not directory.is_dir():

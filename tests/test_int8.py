@@ -1,5 +1,6 @@
-"""--int8: the encoder's Linear layers dynamically quantized, the heads and the decoder
-fp32; its scores stay close to fp32's, and prediction runs through every entry point."""
+"""--int8: the encoder's Linear layers dynamically quantized but for its last layer's, the
+heads and the decoder fp32; its scores stay close to fp32's, and prediction runs through
+every entry point."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from gplinker.cli import app
 from gplinker.data.alignment import encode_windows
 from gplinker.data.collate import collate
 from gplinker.errors import GPLinkerError
+from gplinker.modeling.model import FP32_LAST_LAYERS, last_layers
 from gplinker.predict import GPLinker
 
 TASKS = ["event", "entity", "relation"]
@@ -45,15 +47,37 @@ def assert_close(fp32: dict[str, torch.Tensor], other: dict[str, torch.Tensor]) 
         assert 0 < worst < SCORE_TOLERANCE, (name, float(worst))
 
 
+def linear_layers(module: torch.nn.Module) -> dict[str, bool]:
+    """Each Linear layer's name -> whether it is int8."""
+    return {
+        name: isinstance(m, DynamicQuantizedLinear)
+        for name, m in module.named_modules()
+        if isinstance(m, torch.nn.Linear | DynamicQuantizedLinear)
+    }
+
+
 @pytest.mark.parametrize("task", TASKS)
 def test_only_the_encoders_linear_layers_are_int8(task: str, folders: dict[str, Path]) -> None:
     int8 = GPLinker.from_pretrained(folders[task], device="cpu", int8=True)
-    encoder = [m for m in int8.model.encoder.modules() if isinstance(m, DynamicQuantizedLinear)]
-    assert int8.model.int8 and encoder
+    assert int8.model.int8 and FP32_LAST_LAYERS == 1
+    last = f"encoder.layer.{int8.model.encoder.config.num_hidden_layers - 1}."
+    layers = linear_layers(int8.model.encoder)
+    assert sum(n.startswith(last) for n in layers) == 6  # q, k, v, attention out, FFN in, out
+    for name, quantized in layers.items():
+        assert quantized != name.startswith(last), name  # the last layer fp32, the rest int8
     for head in int8.model.heads:
         pointer = getattr(int8.model, head.name)
         assert not any(isinstance(m, DynamicQuantizedLinear) for m in pointer.modules())
         assert all(p.dtype == torch.float32 for p in pointer.parameters())
+
+
+def test_int8_can_quantize_every_layer(folders: dict[str, Path]) -> None:
+    linker = GPLinker.from_pretrained(folders["event"], device="cpu")
+    assert all(linear_layers(linker.model.quantize_encoder(fp32_last=0).encoder).values())
+    unlike_bert = torch.nn.Sequential(torch.nn.Linear(2, 2))
+    unlike_bert.config = linker.model.encoder.config  # type: ignore[assignment]
+    with pytest.raises(GPLinkerError, match="no list of 2 layers to keep fp32"):
+        last_layers(unlike_bert, 1)
 
 
 @pytest.mark.parametrize("task", TASKS)

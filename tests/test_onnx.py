@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from gplinker.cli import app
 from gplinker.errors import GPLinkerError
+from gplinker.export import ONNX_INT8_NAME
 from gplinker.predict import GPLinker
 
 pytest.importorskip("onnxruntime")
@@ -46,6 +47,17 @@ def test_onnx_int8_scores_stay_close(task: str, exported: dict[str, Path]) -> No
     fp32 = scores(GPLinker.from_pretrained(exported[task], device="cpu"), texts)
     int8 = scores(GPLinker.from_pretrained(exported[task], backend="onnx", int8=True), texts)
     assert_close(fp32, int8)
+
+
+def test_onnx_int8_keeps_the_last_layer_fp32(exported: dict[str, Path]) -> None:
+    import onnx
+
+    graph = onnx.load(str(exported["event"] / ONNX_INT8_NAME)).graph
+    weights = {i.name for i in graph.initializer}
+    fp32 = [n.name for n in graph.node if n.op_type == "MatMul" and n.input[1] in weights]
+    int8 = [n.name for n in graph.node if n.op_type == "MatMulInteger"]
+    assert len(fp32) == 6 and all("/layer.1/" in n for n in fp32)  # the last of two layers
+    assert int8 and not any("/layer.1/" in n for n in int8)
 
 
 def test_onnx_needs_the_export_and_the_cpu(tmp_path: Path, exported: dict[str, Path]) -> None:

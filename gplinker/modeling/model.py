@@ -35,6 +35,9 @@ from gplinker.modeling.global_pointer import (
 )
 
 CONFIG_NAME, WEIGHTS_NAME = "config.json", "model.safetensors"
+# int8 keeps the encoder's last layers fp32: their error reaches the pointer heads unsmoothed
+# and shifts the scores up (docs/performance.md, "CPU inference")
+FP32_LAST_LAYERS = 1
 
 
 class FolderConfig(BaseModel):
@@ -159,15 +162,22 @@ class GPLinkerModel(nn.Module):
         """Whether the encoder's Linear layers were quantized (`quantize_encoder`)."""
         return any(isinstance(m, DynamicQuantizedLinear) for m in self.encoder.modules())
 
-    def quantize_encoder(self) -> GPLinkerModel:
+    def quantize_encoder(self, fp32_last: int = FP32_LAST_LAYERS) -> GPLinkerModel:
         """Dynamic int8 quantization of the encoder's Linear layers, for CPU inference
-        (weights int8, activations quantized per batch): the pointer heads and the decoder
-        stay fp32. In place; such a model is not saved (its folder keeps fp32 weights).
-        torch.ao.quantization warns that it is deprecated (for torchao, another package);
-        it still works in the torch this project pins, and the warnings are kept quiet."""
+        (weights int8, activations quantized per batch), but for those of its last
+        `fp32_last` layers: the pointer heads and the decoder stay fp32. In place; such a
+        model is not saved (its folder keeps fp32 weights). torch.ao.quantization warns
+        that it is deprecated (for torchao, another package); it still works in the torch
+        this project pins, and the warnings are kept quiet."""
+        kept = last_layers(self.encoder, fp32_last)
+        linear = {
+            name
+            for name, module in self.encoder.named_modules()
+            if isinstance(module, nn.Linear) and not any(name.startswith(k + ".") for k in kept)
+        }
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*(deprecated|quantized tensor creation)")
-            quantize_dynamic(self.encoder, {nn.Linear}, dtype=torch.qint8, inplace=True)
+            quantize_dynamic(self.encoder, linear, dtype=torch.qint8, inplace=True)
         return self
 
     def save_pretrained(self, directory: str | Path) -> None:
@@ -248,3 +258,16 @@ def _unreachable(name: str | None, e: Exception) -> GPLinkerError:
             key="model.encoder",
         )
     return ConfigError(f"cannot load {name!r}: {_brief(e)}", key="model.encoder")
+
+
+def last_layers(encoder: nn.Module, n: int) -> list[str]:
+    """Module names of the encoder's last `n` transformer layers (e.g. `encoder.layer.11`):
+    its ModuleList as long as `config.num_hidden_layers`, the name every Hugging Face
+    encoder gives its stack."""
+    if n == 0:
+        return []
+    depth = encoder.config.num_hidden_layers
+    for name, module in encoder.named_modules():
+        if isinstance(module, nn.ModuleList) and len(module) == depth:
+            return [f"{name}.{i}" for i in range(max(depth - n, 0), depth)]
+    raise GPLinkerError(f"{type(encoder).__name__}: no list of {depth} layers to keep fp32")
