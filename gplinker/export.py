@@ -72,7 +72,10 @@ def _nodes_under(path: Path, modules: list[str]) -> list[str]:
     import onnx
 
     scopes = tuple("/encoder/" + re.sub(r"\.(?=\D)", "/", m) + "/" for m in modules)
-    return [n.name for n in onnx.load(str(path)).graph.node if n.name.startswith(scopes)]
+    nodes = [n.name for n in onnx.load(str(path)).graph.node if n.name.startswith(scopes)]
+    if modules and not nodes:  # else int8 would quantize the layers it keeps fp32
+        raise GPLinkerError(f"{path}: no node named under {scopes[0]} to keep fp32")
+    return nodes
 
 
 class OrtEncoder(nn.Module):

@@ -262,8 +262,8 @@ def _unreachable(name: str | None, e: Exception) -> GPLinkerError:
 
 def last_layers(encoder: nn.Module, n: int) -> list[str]:
     """Module names of the encoder's last `n` transformer layers (e.g. `encoder.layer.11`):
-    its ModuleList as long as `config.num_hidden_layers`, the name every Hugging Face
-    encoder gives its stack."""
+    the ModuleList as long as `config.num_hidden_layers`, as Hugging Face encoders hold
+    their stack of layers."""
     if n == 0:
         return []
     depth = encoder.config.num_hidden_layers
