@@ -58,7 +58,7 @@ def test_onnx_int8_keeps_the_last_layer_fp32(exported: dict[str, Path]) -> None:
     int8 = [n.name for n in graph.node if n.op_type == "MatMulInteger"]
     assert len(fp32) == 6 and all("/layer.1/" in n for n in fp32)  # the last of two layers
     assert int8 and not any("/layer.1/" in n for n in int8)
-    with pytest.raises(GPLinkerError, match="no node named under /encoder/encoder/layer.7/"):
+    with pytest.raises(GPLinkerError, match=r"no node named under /encoder/encoder/layer\.7/"):
         _nodes_under(exported["event"] / ONNX_NAME, ["encoder.layer.7"])  # a name not exported
 
 
